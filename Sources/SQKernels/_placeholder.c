@@ -1,0 +1,1 @@
+/* placeholder */ typedef int sq_placeholder_t;
