@@ -4,7 +4,9 @@
 // SQDriver -> SQONNX -> SQIR + ONNXProto -> CProtobufC. SQRuntime -> SQKernels (C).
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Interpreter, passes and I/O are optimized even in debug builds, so that the test suite
+// (which runs real transformers through the interpreter) stays quick. Checked arithmetic stays on.
+let optimize: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "sqopt",
@@ -22,15 +24,15 @@ let package = Package(
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
         .target(name: "ONNXProto", dependencies: ["CProtobufC"]),
-        .target(name: "SQIR"),
-        .target(name: "SQONNX", dependencies: ["SQIR", "ONNXProto", "CProtobufC"]),
+        .target(name: "SQIR", swiftSettings: optimize),
+        .target(name: "SQONNX", dependencies: ["SQIR", "ONNXProto", "CProtobufC"], swiftSettings: optimize),
         .target(
             name: "SQKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
         .target(name: "SQRuntime", dependencies: ["SQIR", "SQKernels"], swiftSettings: optimize),
         .target(name: "SQPasses", dependencies: ["SQIR", "SQRuntime"], path: "passes", swiftSettings: optimize),
-        .target(name: "SQDriver", dependencies: ["SQIR", "SQONNX", "SQRuntime", "SQPasses"]),
+        .target(name: "SQDriver", dependencies: ["SQIR", "SQONNX", "SQRuntime", "SQPasses"], swiftSettings: optimize),
         .executableTarget(name: "sqopt", dependencies: ["SQDriver"]),
         .executableTarget(name: "sqopt-bench", dependencies: ["SQRuntime", "SQKernels"], swiftSettings: optimize),
         // A pass written outside the package's pass library, registered exactly like a built-in.

@@ -7,11 +7,11 @@
 # rtol 1e-3, atol 1e-7. A copy (not a symlink) keeps the data when the venv is rebuilt.
 #
 # Idempotent: does nothing when the copy exists and matches the installed onnx version.
-# Usage: tools/fetch_node_tests.sh   (needs tools/setup.sh's venv, or PYTHON=/path/to/python)
+# Usage: tools/fetch_node_tests.sh   (uses .venv from tools/setup.sh, or $SQOPT_PYTHON)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PYTHON:-$REPO/.venv/bin/python}"
+PY="${SQOPT_PYTHON:-$REPO/.venv/bin/python}"
 DEST="$REPO/third_party_data/onnx-node-tests"
 STAMP="$DEST/.sqopt-onnx-version"
 EXPECTED_VERSION="1.22.0"

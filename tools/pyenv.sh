@@ -60,7 +60,7 @@ for key, path in paths.items():
 EOF
         ;;
     -h|--help)
-        sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         ;;
     *)
         echo "Error: unknown option '$1'. See 'tools/pyenv.sh --help'." >&2

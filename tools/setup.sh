@@ -28,7 +28,7 @@ for arg in "$@"; do
     case "$arg" in
         --dev) WANT_DEV=1 ;;
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "Error: unknown option '$arg'. See 'tools/setup.sh --help'." >&2; exit 2 ;;
     esac
 done
@@ -128,7 +128,7 @@ fi
 
 # --- data ----------------------------------------------------------------------------------
 
-bash "$REPO/tools/fetch_node_tests.sh" || fail "tools/fetch_node_tests.sh failed"
+SQOPT_PYTHON="$VENV/bin/python" bash "$REPO/tools/fetch_node_tests.sh" || fail "tools/fetch_node_tests.sh failed"
 
 # --- where things are ----------------------------------------------------------------------
 

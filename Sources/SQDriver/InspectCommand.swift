@@ -1,0 +1,125 @@
+import Foundation
+import SQIR
+
+/// `sqopt inspect MODEL`: opsets, inputs/outputs, op histogram, parameters by dtype.
+/// Reads only metadata: external weights stay memory-mapped and untouched.
+struct InspectCommand {
+    let driver: Driver
+
+    static let options: [OptionSpec] = [
+        .flag("--json", help: "print the summary as JSON"),
+        .flag("--print-ir", help: "also print the IR (large constants elided)"),
+    ]
+
+    var help: String {
+        """
+        USAGE: \(driver.usageLine(for: "inspect"))
+
+        Shows a model's IR version and opsets, its inputs and outputs with shapes, a histogram
+        of op types, and parameter counts and bytes per dtype.
+
+        OPTIONS:
+        \(formatOptions(Self.options))
+        """
+    }
+
+    func run(_ args: [String]) throws {
+        let parsed = try parseArguments(args, specs: Self.options, command: "inspect")
+        guard parsed.positionals.count == 1, let path = parsed.positionals.first else {
+            throw UsageError(message: "inspect takes exactly one MODEL", command: "inspect")
+        }
+        let model = try ModelIO.load(path)
+        let summary = ModelSummary(model)
+        if parsed.has("--json") {
+            Console.out(try summary.json())
+        } else {
+            Console.out(summary.text(path: path), terminator: "")
+        }
+        if parsed.has("--print-ir") { Console.out(IRPrinter().print(model), terminator: "") }
+    }
+}
+
+/// What `inspect` reports, computed from the IR.
+struct ModelSummary: Encodable {
+    struct IO: Encodable { let name: String; let type: String }
+    struct DTypeParameters: Encodable { let dtype: String; let tensors: Int; let elements: Int; let bytes: Int }
+
+    let irVersion: Int
+    let opsets: [String: Int]
+    let producer: String
+    let inputs: [IO]
+    let outputs: [IO]
+    let nodeCount: Int
+    let ops: [String: Int]
+    let parameters: [DTypeParameters]
+    let externalDataBytes: Int
+
+    init(_ model: Model) {
+        let g = model.graph
+        irVersion = model.irVersion
+        opsets = Dictionary(model.opsetImports.map { ($0.domain.isEmpty ? "ai.onnx" : $0.domain, $0.version) }, uniquingKeysWith: { a, _ in a })
+        producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+        let initializerIDs = Set(g.initializers.map(ObjectIdentifier.init))
+        inputs = g.inputs.filter { !initializerIDs.contains(ObjectIdentifier($0)) }
+            .map { IO(name: $0.name, type: $0.type?.description ?? "?") }
+        outputs = g.outputs.map { IO(name: $0.name, type: $0.type?.description ?? "?") }
+        var ops: [String: Int] = [:]
+        var count = 0
+        func walk(_ graph: Graph) {
+            for n in graph.nodes {
+                ops[n.qualifiedOpType, default: 0] += 1
+                count += 1
+                n.subgraphs.forEach(walk)
+            }
+        }
+        walk(g)
+        self.ops = ops
+        nodeCount = count
+        var byType: [DType: (Int, Int, Int)] = [:]
+        var external = 0
+        for v in g.initializers {
+            guard let t = v.constant else { continue }
+            let old = byType[t.dtype] ?? (0, 0, 0)
+            byType[t.dtype] = (old.0 + 1, old.1 + t.count, old.2 + t.byteCount)
+            if t.storage.isBorrowed { external += t.byteCount }
+        }
+        parameters = byType.sorted { $0.value.2 > $1.value.2 }
+            .map { DTypeParameters(dtype: $0.key.shortName, tensors: $0.value.0, elements: $0.value.1, bytes: $0.value.2) }
+        externalDataBytes = external
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func text(path: String) -> String {
+        var s = "model: \(path)\n"
+        s += "ir_version: \(irVersion)   opsets: " + opsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+        if !producer.isEmpty { s += "producer: \(producer)\n" }
+        s += "inputs:\n" + inputs.map { "  \($0.name): \($0.type)\n" }.joined()
+        s += "outputs:\n" + outputs.map { "  \($0.name): \($0.type)\n" }.joined()
+        s += "nodes: \(nodeCount)\n"
+        for (op, n) in ops.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+            s += "  " + op.padding(toLength: 32, withPad: " ", startingAt: 0) + String(n) + "\n"
+        }
+        let totalElements = parameters.reduce(0) { $0 + $1.elements }
+        let totalBytes = parameters.reduce(0) { $0 + $1.bytes }
+        s += "parameters: \(totalElements) in \(parameters.reduce(0) { $0 + $1.tensors }) tensors, \(formatBytes(totalBytes))"
+        s += externalDataBytes > 0 ? " (\(formatBytes(externalDataBytes)) memory-mapped external data)\n" : "\n"
+        for p in parameters {
+            s += "  " + p.dtype.padding(toLength: 6, withPad: " ", startingAt: 0)
+                + "\(p.tensors) tensors, \(p.elements) elements, \(formatBytes(p.bytes))\n"
+        }
+        return s
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    return u == 0 ? "\(n) B" : String(format: "%.1f ", v) + units[u]
+}

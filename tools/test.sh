@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tools/test.sh — set up whatever is missing, then run sqopt's whole test suite.
+#
+# This is the README's test command and exactly what CI runs (.ci/run):
+#   1. tools/setup.sh: libprotobuf-c-dev, the Python venv (.venv) for onnxruntime cross-checks,
+#      the ONNX backend node-test data (third_party_data/onnx-node-tests).
+#   2. builds the real models the tests use (MiniLM, SmolLM2) into build/real/ unless present.
+#   3. swift build + swift test (Swift Testing); every suite prints its own figures.
+# Usage: tools/test.sh [--filter REGEX] (extra arguments go to `swift test`)
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+bash tools/setup.sh
+PY="$REPO/.venv/bin/python"
+
+if [ ! -f build/real/minilm/model.onnx ]; then
+    echo "==> building MiniLM (tools/build_minilm.py)"
+    "$PY" tools/build_minilm.py
+fi
+if [ ! -f build/real/smollm2/model.onnx ]; then
+    echo "==> building SmolLM2-135M (tools/build_smollm2.py)"
+    "$PY" tools/build_smollm2.py
+fi
+if [ ! -d build/real/smollm2/calib ] || [ ! -d build/real/minilm/calib ]; then
+    echo "==> writing calibration and held-out data (tools/make_eval_data.py)"
+    "$PY" tools/make_eval_data.py
+fi
+
+export SQOPT_PYTHON="$PY"
+echo "==> swift build"
+swift build --build-tests --quiet
+echo "==> swift test"
+swift test --skip-build "$@"
