@@ -33,11 +33,13 @@ let package = Package(
         .target(name: "SQRuntime", dependencies: ["SQIR", "SQKernels"], swiftSettings: optimize),
         .target(name: "SQPasses", dependencies: ["SQIR", "SQRuntime"], path: "passes", swiftSettings: optimize),
         .target(name: "SQDriver", dependencies: ["SQIR", "SQONNX", "SQRuntime", "SQPasses"], swiftSettings: optimize),
-        .executableTarget(name: "sqopt", dependencies: ["SQDriver"]),
+        .executableTarget(name: "sqopt", dependencies: ["SQDriver", "SQPasses"]),
+        // libFuzzer target: `swift build -c release --product sqopt-fuzz -Xswiftc -sanitize=fuzzer` (tools/fuzz.sh).
+        .executableTarget(name: "sqopt-fuzz", dependencies: ["SQIR", "SQONNX", "SQRuntime"], swiftSettings: optimize),
         .executableTarget(name: "sqopt-bench", dependencies: ["SQRuntime", "SQKernels"], swiftSettings: optimize),
         // A pass written outside the package's pass library, registered exactly like a built-in.
         .target(name: "ExampleCustomPass", dependencies: ["SQIR"], path: "examples/CustomPass/Sources/ExampleCustomPass"),
-        .executableTarget(name: "sqopt-custom", dependencies: ["SQDriver", "ExampleCustomPass"], path: "examples/CustomPass/Sources/sqopt-custom"),
+        .executableTarget(name: "sqopt-custom", dependencies: ["SQDriver", "SQPasses", "ExampleCustomPass"], path: "examples/CustomPass/Sources/sqopt-custom"),
 
         .testTarget(name: "SQIRTests", dependencies: ["SQIR"]),
         .testTarget(name: "SQONNXTests", dependencies: ["SQONNX", "SQIR"]),

@@ -980,7 +980,7 @@ const ProtobufCMessageDescriptor onnx__graph_proto__descriptor =
   (ProtobufCMessageInit) onnx__graph_proto__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor onnx__node_proto__field_descriptors[8] =
+static const ProtobufCFieldDescriptor onnx__node_proto__field_descriptors[7] =
 {
   {
     "input",
@@ -1066,18 +1066,6 @@ static const ProtobufCFieldDescriptor onnx__node_proto__field_descriptors[8] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-  {
-    "overload",
-    8,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Onnx__NodeProto, overload),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
 };
 static const unsigned onnx__node_proto__field_indices_by_name[] = {
   4,   /* field[4] = attribute */
@@ -1087,12 +1075,11 @@ static const unsigned onnx__node_proto__field_indices_by_name[] = {
   2,   /* field[2] = name */
   3,   /* field[3] = op_type */
   1,   /* field[1] = output */
-  7,   /* field[7] = overload */
 };
 static const ProtobufCIntRange onnx__node_proto__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor onnx__node_proto__descriptor =
 {
@@ -1102,7 +1089,7 @@ const ProtobufCMessageDescriptor onnx__node_proto__descriptor =
   "Onnx__NodeProto",
   "onnx",
   sizeof(Onnx__NodeProto),
-  8,
+  7,
   onnx__node_proto__field_descriptors,
   onnx__node_proto__field_indices_by_name,
   1,  onnx__node_proto__number_ranges,
@@ -1421,7 +1408,7 @@ const ProtobufCMessageDescriptor onnx__tensor_proto__segment__descriptor =
   (ProtobufCMessageInit) onnx__tensor_proto__segment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor onnx__tensor_proto__field_descriptors[14] =
+static const ProtobufCFieldDescriptor onnx__tensor_proto__field_descriptors[13] =
 {
   {
     "dims",
@@ -1556,18 +1543,6 @@ static const ProtobufCFieldDescriptor onnx__tensor_proto__field_descriptors[14] 
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "doc_string",
-    12,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Onnx__TensorProto, doc_string),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "external_data",
     13,
     PROTOBUF_C_LABEL_REPEATED,
@@ -1593,12 +1568,11 @@ static const ProtobufCFieldDescriptor onnx__tensor_proto__field_descriptors[14] 
   },
 };
 static const unsigned onnx__tensor_proto__field_indices_by_name[] = {
-  13,   /* field[13] = data_location */
+  12,   /* field[12] = data_location */
   1,   /* field[1] = data_type */
   0,   /* field[0] = dims */
-  11,   /* field[11] = doc_string */
   9,   /* field[9] = double_data */
-  12,   /* field[12] = external_data */
+  11,   /* field[11] = external_data */
   3,   /* field[3] = float_data */
   4,   /* field[4] = int32_data */
   6,   /* field[6] = int64_data */
@@ -1608,10 +1582,11 @@ static const unsigned onnx__tensor_proto__field_indices_by_name[] = {
   5,   /* field[5] = string_data */
   10,   /* field[10] = uint64_data */
 };
-static const ProtobufCIntRange onnx__tensor_proto__number_ranges[1 + 1] =
+static const ProtobufCIntRange onnx__tensor_proto__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 13, 11 },
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor onnx__tensor_proto__descriptor =
 {
@@ -1621,10 +1596,10 @@ const ProtobufCMessageDescriptor onnx__tensor_proto__descriptor =
   "Onnx__TensorProto",
   "onnx",
   sizeof(Onnx__TensorProto),
-  14,
+  13,
   onnx__tensor_proto__field_descriptors,
   onnx__tensor_proto__field_indices_by_name,
-  1,  onnx__tensor_proto__number_ranges,
+  2,  onnx__tensor_proto__number_ranges,
   (ProtobufCMessageInit) onnx__tensor_proto__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

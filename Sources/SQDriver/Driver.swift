@@ -143,10 +143,10 @@ public struct Driver {
 
     func passListing() -> String {
         var s = "Registered passes (use as --passes a,b{option=value},c):\n\n"
-        for info in registry.passInfos {
+        for info in registry.passes {
             s += "  \(info.name)\n      \(info.summary)\n"
             for opt in info.options {
-                s += "      \(opt.name)=\(opt.typeName) (default \(opt.defaultValue)): \(opt.help)\n"
+                s += "      \(opt.name)=\(opt.typeName) (default \(opt.defaultText)): \(opt.help)\n"
             }
         }
         return s
@@ -163,8 +163,8 @@ enum Console {
     static func out(_ s: String, terminator: String = "\n") {
         FileHandle.standardOutput.write(Data((s + terminator).utf8))
     }
-    static func error(_ s: String) {
-        FileHandle.standardError.write(Data((s + "\n").utf8))
+    static func error(_ s: String, terminator: String = "\n") {
+        FileHandle.standardError.write(Data((s + terminator).utf8))
     }
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
 }

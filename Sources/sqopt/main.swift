@@ -1,1 +1,4 @@
-print("sqopt")
+import SQDriver
+import SQPasses
+
+Driver(registry: .builtin).main()

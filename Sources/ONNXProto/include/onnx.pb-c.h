@@ -176,11 +176,10 @@ struct  Onnx__NodeProto
   Onnx__AttributeProto **attribute;
   char *doc_string;
   char *domain;
-  char *overload;
 };
 #define ONNX__NODE_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&onnx__node_proto__descriptor) \
-    , 0,NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, NULL, NULL }
+    , 0,NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, NULL }
 
 
 struct  Onnx__AttributeProto
@@ -263,7 +262,6 @@ struct  Onnx__TensorProto
   double *double_data;
   size_t n_uint64_data;
   uint64_t *uint64_data;
-  char *doc_string;
   size_t n_external_data;
   Onnx__StringStringEntryProto **external_data;
   /*
@@ -274,7 +272,7 @@ struct  Onnx__TensorProto
 };
 #define ONNX__TENSOR_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&onnx__tensor_proto__descriptor) \
-    , 0,NULL, 0, 0, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0, {0,NULL}, 0,NULL, 0,NULL, NULL, 0,NULL, 0, 0 }
+    , 0,NULL, 0, 0, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0, {0,NULL}, 0,NULL, 0,NULL, 0,NULL, 0, 0 }
 
 
 struct  Onnx__SparseTensorProto

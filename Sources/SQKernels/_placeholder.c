@@ -1,1 +1,0 @@
-/* placeholder */ typedef int sq_placeholder_t;

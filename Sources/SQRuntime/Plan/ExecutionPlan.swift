@@ -1,0 +1,193 @@
+import SQIR
+
+/// How a plan is built.
+public struct PlanOptions: Sendable {
+    /// Evaluate nodes whose inputs are all constant once, when the plan is built.
+    public var foldConstants: Bool = true
+    /// Largest single tensor a run may allocate (guards against shapes computed from
+    /// user data that would exhaust memory).
+    public var maxTensorBytes: Int = 8 << 30
+    /// Run `DQ(Q(x)) x DQ(W)` MatMul/Gemm patterns as int8 GEMMs (when the int8 kernels
+    /// support the pattern); false keeps the float reference path.
+    public var lowerInt8: Bool = true
+
+    public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true) {
+        self.foldConstants = foldConstants
+        self.maxTensorBytes = maxTensorBytes
+        self.lowerInt8 = lowerInt8
+    }
+}
+
+/// Receives intermediate values during a run: the value's name and its tensor.
+/// Throwing stops the run with that error.
+public typealias ValueObserver = (String, Tensor) throws -> Void
+
+/// A model lowered for execution: node order, the kernel of each node (chosen once),
+/// constant inputs prepared once (folded, weights packed), and the last use of every
+/// value so buffers are released and reused during a run.
+///
+/// Shapes are resolved at run time, so one plan serves any batch and sequence length.
+/// A plan is immutable and can run many times, also concurrently from several threads.
+///
+/// ```swift
+/// let plan = try ExecutionPlan(model: model)
+/// let outputs = try plan.run(inputs: ["input_ids": ids])
+/// ```
+public final class ExecutionPlan: Sendable {
+    /// Graph inputs the caller provides (initializer-backed inputs are optional).
+    public let inputNames: [String]
+    public let outputNames: [String]
+    public let options: PlanOptions
+
+    let inputs: [InputSpec]
+    let steps: [Step]
+    let constants: [(slot: Int, tensor: Tensor)]
+    /// Folded node outputs an observer may ask for.
+    let observableConstants: [Int]
+    let outputSlots: [Int]
+    let slotNames: [String]
+    let producedByNode: [Bool]
+
+    public convenience init(model: Model, options: PlanOptions = PlanOptions()) throws {
+        try self.init(graph: model.graph, opsets: Dictionary(model.opsetImports.map {
+            ($0.domain == "ai.onnx" ? "" : $0.domain, $0.version)
+        }, uniquingKeysWith: { a, _ in a }), options: options, file: model.sourcePath)
+    }
+
+    init(graph: Graph, opsets: [String: Int], options: PlanOptions, file: String?) throws {
+        var lowering = Lowering(graph: graph, opsets: opsets, options: options)
+        do {
+            try lowering.lower()
+        } catch let error as IRError {
+            throw error.inFile(file)
+        }
+        self.options = options
+        self.inputs = lowering.inputSpecs
+        self.inputNames = lowering.inputSpecs.filter { $0.defaultValue == nil }.map(\.name)
+        self.outputNames = graph.outputs.map(\.name)
+        self.steps = lowering.steps
+        self.constants = lowering.constantSlots
+        self.observableConstants = lowering.foldedSlots
+        self.outputSlots = lowering.outputSlots
+        self.slotNames = lowering.slotNames
+        self.producedByNode = lowering.producedByNode
+    }
+
+    /// Number of kernels a run executes (after folding and dead-node removal).
+    public var stepCount: Int { steps.count }
+
+    /// Names of the values a run computes, in execution order (what an observer can see).
+    public var computedValueNames: [String] {
+        steps.flatMap { $0.outputSlots.compactMap { $0.map { slotNames[$0] } } }
+    }
+
+    /// Runs the plan. `inputs` maps graph input names to tensors; the result maps every
+    /// graph output name to its tensor.
+    public func run(inputs given: [String: Tensor]) throws -> [String: Tensor] {
+        try run(inputs: given, observe: nil, observer: nil)
+    }
+
+    /// Runs the plan and hands intermediate values to `observer`: every graph input and
+    /// node output (including values folded at plan time), or only those named in
+    /// `observe`. With no observer this costs nothing.
+    public func run(
+        inputs given: [String: Tensor], observe: Set<String>? = nil, observer: ValueObserver?
+    ) throws -> [String: Tensor] {
+        try run(inputs: given, observe: observe, observer: observer,
+                pool: BufferPool(maxTensorBytes: options.maxTensorBytes))
+    }
+
+    /// The run itself, with the buffer pool passed in (tests read its reuse counters).
+    func run(
+        inputs given: [String: Tensor], observe: Set<String>?, observer: ValueObserver?, pool: BufferPool
+    ) throws -> [String: Tensor] {
+        var slots = [Tensor?](repeating: nil, count: slotNames.count)
+        for (slot, tensor) in constants { slots[slot] = tensor }
+        try bindInputs(given, into: &slots)
+
+        if let observer {
+            func wanted(_ slot: Int) -> Bool { observe?.contains(slotNames[slot]) ?? true }
+            for spec in inputs where wanted(spec.slot) {
+                if let t = slots[spec.slot] { try observer(slotNames[spec.slot], t) }
+            }
+            for slot in observableConstants where wanted(slot) {
+                if let t = slots[slot] { try observer(slotNames[slot], t) }
+            }
+            for step in steps {
+                try execute(step, &slots, pool)
+                for case let slot? in step.outputSlots where wanted(slot) {
+                    if let t = slots[slot] { try observer(slotNames[slot], t) }
+                }
+                release(step, &slots, pool)
+            }
+        } else {
+            for step in steps {
+                try execute(step, &slots, pool)
+                release(step, &slots, pool)
+            }
+        }
+
+        var result: [String: Tensor] = [:]
+        for (name, slot) in zip(outputNames, outputSlots) {
+            guard let t = slots[slot] else {
+                throw IRError(location: "graph output '\(name)'", reason: "the output was not computed")
+            }
+            result[name] = t
+        }
+        return result
+    }
+
+    @inline(__always)
+    private func execute(_ step: Step, _ slots: inout [Tensor?], _ pool: BufferPool) throws {
+        var args = [Tensor?]()
+        args.reserveCapacity(step.inputSlots.count)
+        for s in step.inputSlots { args.append(s.flatMap { slots[$0] }) }
+        let results: [Tensor?]
+        do {
+            results = try step.kernel.run(args, pool)
+        } catch {
+            throw located(error, at: step.location)
+        }
+        guard results.count >= step.outputSlots.count else {
+            throw IRError(location: step.location, reason: "the kernel produced \(results.count) outputs, the node has \(step.outputSlots.count)")
+        }
+        for (i, slot) in step.outputSlots.enumerated() {
+            guard let slot else { continue }
+            guard let t = results[i] else {
+                throw IRError(location: step.location, reason: "the kernel did not produce output \(i)")
+            }
+            slots[slot] = t
+        }
+    }
+
+    @inline(__always)
+    private func release(_ step: Step, _ slots: inout [Tensor?], _ pool: BufferPool) {
+        for slot in step.releaseAfter {
+            guard let t = slots[slot] else { continue }
+            var storage = t.storage
+            slots[slot] = nil
+            _ = consume t
+            if isKnownUniquelyReferenced(&storage) { pool.recycle(storage) }
+        }
+    }
+}
+
+/// A graph input as the plan checks it.
+struct InputSpec: Sendable {
+    let name: String
+    let slot: Int
+    let type: TensorType?
+    /// The initializer of the same name (ONNX IR < 4 lists initializers among inputs).
+    let defaultValue: Tensor?
+}
+
+/// One kernel invocation of a run.
+struct Step: Sendable {
+    let kernel: any OpKernel
+    /// `node 'name' (OpType)`, for errors.
+    let location: String
+    let inputSlots: [Int?]
+    let outputSlots: [Int?]
+    /// Slots whose last use is this step (node outputs only; never graph outputs).
+    var releaseAfter: [Int]
+}

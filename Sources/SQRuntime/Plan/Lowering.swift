@@ -1,0 +1,163 @@
+import SQIR
+
+/// Builds the parts of an `ExecutionPlan` from a graph:
+/// 1. a slot (register) per value; graph inputs, initializers and node outputs;
+/// 2. dead nodes (nothing reaches a graph output) dropped;
+/// 3. per live node, in topological order: the kernel from the op table; nodes whose
+///    inputs are all constant are evaluated now and become constants (folding);
+/// 4. the last use of every computed value, so a run releases buffers early.
+struct Lowering {
+    let graph: Graph
+    let opsets: [String: Int]
+    let options: PlanOptions
+
+    private(set) var inputSpecs: [InputSpec] = []
+    private(set) var steps: [Step] = []
+    private(set) var constantSlots: [(slot: Int, tensor: Tensor)] = []
+    private(set) var foldedSlots: [Int] = []
+    private(set) var outputSlots: [Int] = []
+    private(set) var slotNames: [String] = []
+    private(set) var producedByNode: [Bool] = []
+
+    private var slotOf: [ObjectIdentifier: Int] = [:]
+    private var constantValue: [ObjectIdentifier: Tensor] = [:]
+
+    init(graph: Graph, opsets: [String: Int], options: PlanOptions) {
+        self.graph = graph
+        self.opsets = opsets
+        self.options = options
+    }
+
+    private mutating func slot(for value: Value, byNode: Bool) -> Int {
+        if let s = slotOf[ObjectIdentifier(value)] { return s }
+        let s = slotNames.count
+        slotOf[ObjectIdentifier(value)] = s
+        slotNames.append(value.name)
+        producedByNode.append(byNode)
+        return s
+    }
+
+    mutating func lower() throws {
+        let nodes = try graph.topologicallySorted()
+        for value in graph.initializers {
+            guard let tensor = value.constant else {
+                throw IRError(location: "initializer '\(value.name)'", reason: "initializer has no data")
+            }
+            let s = slot(for: value, byNode: false)
+            constantValue[ObjectIdentifier(value)] = tensor
+            constantSlots.append((s, tensor))
+        }
+        for value in graph.inputs {
+            let s = slot(for: value, byNode: false)
+            let initializer = constantValue[ObjectIdentifier(value)]
+            inputSpecs.append(InputSpec(name: value.name, slot: s, type: value.type, defaultValue: initializer))
+        }
+        constantSlots.removeAll { c in inputSpecs.contains { $0.slot == c.slot } }
+        for node in nodes {
+            for case let v? in node.outputs { _ = slot(for: v, byNode: true) }
+        }
+
+        let live = liveNodes(nodes)
+        let int8 = options.lowerInt8 ? Int8Lowering(graph: graph, live: live) : nil
+        for node in nodes where live.contains(ObjectIdentifier(node)) {
+            if int8?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
+            try lower(node, fused: int8?.fusion(for: node))
+        }
+
+        for value in graph.outputs {
+            guard let s = slotOf[ObjectIdentifier(value)] else {
+                throw IRError(location: "graph output '\(value.name)'", reason: "the output is not defined in the graph")
+            }
+            if value.producer == nil && !graph.inputs.contains(where: { $0 === value }) && value.constant == nil {
+                throw IRError(location: "graph output '\(value.name)'", reason: "the output is not produced by any node")
+            }
+            outputSlots.append(s)
+        }
+        computeReleases()
+    }
+
+    /// Nodes from which a graph output is reachable.
+    private func liveNodes(_ nodes: [Node]) -> Set<ObjectIdentifier> {
+        var needed = Set(graph.outputs.map(ObjectIdentifier.init))
+        var live = Set<ObjectIdentifier>()
+        for node in nodes.reversed() {
+            guard node.outputs.contains(where: { $0.map { needed.contains(ObjectIdentifier($0)) } ?? false }) else { continue }
+            live.insert(ObjectIdentifier(node))
+            for case let v? in node.inputs { needed.insert(ObjectIdentifier(v)) }
+        }
+        return live
+    }
+
+    private mutating func lower(_ node: Node, fused: (any OpKernel)?) throws {
+        let location = IRError.describe(node)
+        var inputSlots: [Int?] = []
+        for value in node.inputs {
+            guard let value else { inputSlots.append(nil); continue }
+            guard let s = slotOf[ObjectIdentifier(value)] else {
+                throw IRError(node: node, reason: "input '\(value.name)' is not defined in the graph")
+            }
+            inputSlots.append(s)
+        }
+        let outputSlots = node.outputs.map { $0.flatMap { slotOf[ObjectIdentifier($0)] } }
+
+        let kernel: any OpKernel
+        if let fused {
+            kernel = fused
+        } else {
+            let domain = node.domain == "ai.onnx" ? "" : node.domain
+            let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
+            guard let factory = OpRegistry.factory(opType: node.opType, domain: domain) else {
+                let shownDomain = domain.isEmpty ? "ai.onnx" : domain
+                throw IRError(node: node, reason: "unsupported operator '\(node.opType)' (domain '\(shownDomain)', opset \(opset))")
+            }
+            guard node.subgraphs.isEmpty else {
+                throw IRError(node: node, reason: "operators with subgraphs are not supported")
+            }
+            let constants = constantValue
+            let context = NodeLowering(node: node, opset: opset) { constants[ObjectIdentifier($0)] }
+            do {
+                kernel = try factory(context)
+            } catch {
+                throw located(error, at: location)
+            }
+        }
+
+        let allConstant = node.inputs.allSatisfy { $0.map { constantValue[ObjectIdentifier($0)] != nil } ?? true }
+        if options.foldConstants && allConstant && fused == nil {
+            let args = node.inputs.map { $0.flatMap { constantValue[ObjectIdentifier($0)] } }
+            let results: [Tensor?]
+            do {
+                results = try kernel.run(args, BufferPool(maxTensorBytes: options.maxTensorBytes))
+            } catch {
+                throw located(error, at: location)
+            }
+            for (i, value) in node.outputs.enumerated() {
+                guard let value, let s = outputSlots[i] else { continue }
+                guard i < results.count, let t = results[i] else {
+                    throw IRError(node: node, reason: "the kernel did not produce output \(i)")
+                }
+                constantValue[ObjectIdentifier(value)] = t
+                constantSlots.append((s, t))
+                foldedSlots.append(s)
+            }
+            return
+        }
+        steps.append(Step(kernel: kernel, location: location, inputSlots: inputSlots,
+                          outputSlots: outputSlots, releaseAfter: []))
+    }
+
+    /// After the last step that reads a node-computed value, release it (unless it is a
+    /// graph output or a constant).
+    private mutating func computeReleases() {
+        var lastUse = [Int](repeating: -1, count: slotNames.count)
+        for (i, step) in steps.enumerated() {
+            for case let s? in step.inputSlots { lastUse[s] = i }
+            // A computed value nobody reads is released right after it is made.
+            for case let s? in step.outputSlots where lastUse[s] < i { lastUse[s] = i }
+        }
+        let keep = Set(outputSlots).union(constantSlots.map(\.slot))
+        for s in 0..<slotNames.count where producedByNode[s] && !keep.contains(s) && lastUse[s] >= 0 {
+            steps[lastUse[s]].releaseAfter.append(s)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+print("sqopt-fuzz: build with tools/fuzz.sh")

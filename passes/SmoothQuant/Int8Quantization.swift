@@ -1,0 +1,57 @@
+import SQIR
+
+/// The symmetric int8 quantizer SmoothQuant uses: zero point 0, `Δ = absmax / 127`,
+/// `q = clamp(roundHalfToEven(x / Δ), -127, 127)`, all in float32 arithmetic
+/// (tools/fakequant_reference.py computes the same expressions with numpy float32).
+public enum Int8Quantization {
+    /// Smallest scale written into a graph: keeps `x / Δ` finite when a range is 0.
+    public static let minimumScale = Float.leastNormalMagnitude
+
+    /// Δ for a range `absMax`: `absMax / 127`, or 1 when the range is 0 or not finite
+    /// (an all-zero weight column quantizes to 0 under any scale).
+    public static func weightScale(absMax: Float) -> Float {
+        guard absMax > 0, absMax.isFinite else { return 1 }
+        return Swift.max(absMax / 127, minimumScale)
+    }
+
+    /// Δ for a static activation range: `max(absMax / 127, minimumScale)` (the same guard the
+    /// in-graph dynamic scales use).
+    public static func activationScale(absMax: Float) -> Float {
+        guard absMax.isFinite else { return 1 }
+        return Swift.max(absMax / 127, minimumScale)
+    }
+
+    /// One element: round half to even, saturate to [-127, 127].
+    @inline(__always)
+    public static func quantize(_ x: Float, scale: Float) -> Int8 {
+        let q = (x / scale).rounded(.toNearestOrEven)
+        if q.isNaN { return 0 }
+        return Int8(Swift.min(Swift.max(q, -127), 127))
+    }
+
+    /// A linear layer's weight as int8 in its stored layout, with its scale: a scalar
+    /// (`perChannel == false`) or one per output channel (shape `[N]`, along
+    /// `layer.outputChannelAxis`).
+    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool) -> (values: Tensor, scale: Tensor) {
+        let (k, n) = (layer.inputChannels, layer.outputChannels)
+        let scales: [Float]
+        if perChannel {
+            scales = layer.outputChannelAbsMax().map(weightScale)
+        } else {
+            let absMax = layer.outputChannelAbsMax().max() ?? 0
+            scales = [weightScale(absMax: absMax)]
+        }
+        let values = Tensor.make(Int8.self, shape: layer.weightTensor.shape) { out in
+            layer.weightTensor.withElements(as: Float.self) { w in
+                for i in 0..<k {
+                    for j in 0..<n {
+                        let idx = layer.transposed ? j * k + i : i * n + j
+                        out[idx] = quantize(w[idx], scale: perChannel ? scales[j] : scales[0])
+                    }
+                }
+            }
+        }
+        let scale = perChannel ? Tensor(shape: [n], values: scales) : Tensor(scalar: scales[0])
+        return (values, scale)
+    }
+}

@@ -1,0 +1,100 @@
+import SQIR
+
+/// A linear layer: a `MatMul(x, W)` or `Gemm(x, W)` whose weight operand is a constant
+/// float32 matrix and whose activation operand is not constant.
+///
+/// The weight is viewed as `[K, N]` (input channel k, output channel n); a Gemm with
+/// `transB = 1` stores it as `[N, K]` and `transposed` is true. `K` is the channel axis the
+/// activation's last dim contracts over, the one SmoothQuant scales.
+public struct LinearLayer {
+    public let node: Node
+    /// The activation operand (input 0).
+    public let activation: Value
+    /// The weight operand (input 1), a constant.
+    public let weight: Value
+    public let weightTensor: Tensor
+    /// Weight stored `[N, K]` (Gemm `transB = 1`).
+    public let transposed: Bool
+    public let inputChannels: Int
+    public let outputChannels: Int
+
+    /// Index of the weight's output-channel axis in its stored layout (for per-axis Q/DQ).
+    public var outputChannelAxis: Int { transposed ? 0 : 1 }
+
+    /// Matches `node` or returns nil (with no side effects).
+    public init?(_ node: Node) {
+        let isMatMul = node.isOp("MatMul"), isGemm = node.isOp("Gemm")
+        guard isMatMul || isGemm,
+              let x = node.input(0), x.constant == nil,
+              let w = node.input(1), let t = w.constant, t.dtype == .float, t.rank == 2
+        else { return nil }
+        if isGemm && (node.int("transA") ?? 0) != 0 { return nil }
+        let transposed = isGemm && (node.int("transB") ?? 0) != 0
+        self.node = node
+        self.activation = x
+        self.weight = w
+        self.weightTensor = t
+        self.transposed = transposed
+        self.inputChannels = transposed ? t.shape[1] : t.shape[0]
+        self.outputChannels = transposed ? t.shape[0] : t.shape[1]
+    }
+
+    /// All linear layers of `graph`, in node order.
+    public static func all(in graph: Graph) -> [LinearLayer] {
+        graph.nodes.compactMap(LinearLayer.init)
+    }
+
+    /// max |W[k, :]| for every input channel k.
+    public func inputChannelAbsMax() -> [Float] {
+        var out = [Float](repeating: 0, count: inputChannels)
+        let (k, n) = (inputChannels, outputChannels)
+        weightTensor.withElements(as: Float.self) { w in
+            for i in 0..<k {
+                var m: Float = 0
+                for j in 0..<n {
+                    let v = Swift.abs(transposed ? w[j * k + i] : w[i * n + j])
+                    if v > m { m = v }
+                }
+                out[i] = m
+            }
+        }
+        return out
+    }
+
+    /// max |W[:, n]| for every output channel n (the per-channel weight range).
+    public func outputChannelAbsMax() -> [Float] {
+        var out = [Float](repeating: 0, count: outputChannels)
+        let (k, n) = (inputChannels, outputChannels)
+        weightTensor.withElements(as: Float.self) { w in
+            for i in 0..<k {
+                for j in 0..<n {
+                    let v = Swift.abs(transposed ? w[j * k + i] : w[i * n + j])
+                    if v > out[j] { out[j] = v }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The weight with input channel k multiplied by `factors[k]`, in the stored layout.
+    public func weightScalingInputChannels(by factors: [Float]) -> Tensor {
+        let (k, n) = (inputChannels, outputChannels)
+        return Tensor.make(Float.self, shape: weightTensor.shape) { out in
+            weightTensor.withElements(as: Float.self) { w in
+                for i in 0..<k {
+                    for j in 0..<n {
+                        let idx = transposed ? j * k + i : i * n + j
+                        out[idx] = w[idx] * factors[i]
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// True for an attention batched MatMul: a `MatMul` whose two operands are both computed
+/// (neither is a constant), such as `QKᵀ` and `PV`.
+public func isActivationMatMul(_ node: Node) -> Bool {
+    guard node.isOp("MatMul"), let a = node.input(0), let b = node.input(1) else { return false }
+    return a.constant == nil && b.constant == nil
+}

@@ -1,0 +1,121 @@
+import SQIR
+
+/// How one activation operand is quantized.
+public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
+    /// O3: a constant per-tensor scale from calibration.
+    case staticPerTensor(scale: Float)
+    /// O2: `Δ = max(ReduceMax(|x|) / 127, tiny)`, one scalar per run.
+    case dynamicPerTensor
+    /// O1: one scale per slice along `axis` (-1: per token/row of `[…, T, C]`; -2: per
+    /// column of a `Kᵀ`-like `[…, C, T]` operand), blocked Q/DQ with `block_size = blockSize`
+    /// (the contracted dim, so each block is a whole row or column).
+    case dynamicBlocked(axis: Int, blockSize: Int)
+
+    public var description: String {
+        switch self {
+        case .staticPerTensor(let s): return "static per-tensor (scale \(s))"
+        case .dynamicPerTensor: return "dynamic per-tensor"
+        case .dynamicBlocked(let axis, let block): return "dynamic per-\(axis == -1 ? "row" : "column") (axis \(axis), block \(block))"
+        }
+    }
+}
+
+/// Builds the standard QDQ encoding into a graph (opset 21 forms):
+/// - weights: int8 initializer → `DequantizeLinear(Wq, Δ, 0 [, axis])`;
+/// - static activations: `QuantizeLinear(x, Δ, 0) → DequantizeLinear`;
+/// - dynamic per-tensor: `Δ = Max(Div(ReduceMax(Abs(x), keepdims=0), 127), tiny)`;
+/// - dynamic blocked: `Δ = Max(Div(ReduceMax(Abs(x), axes=[axis], keepdims=1), 127), tiny)`,
+///   `QuantizeLinear(x, Δ) {axis, block_size, output_dtype=int8}` → `DequantizeLinear(·, Δ)
+///   {axis, block_size}` (a blocked zero point would need Δ's run-time shape, so it is
+///   omitted and `output_dtype` selects int8).
+/// Shared constants (127, tiny, zero point, axes) are created once per builder.
+final class QDQBuilder {
+    let graph: Graph
+    private var constants: [String: Value] = [:]
+
+    init(graph: Graph) {
+        self.graph = graph
+    }
+
+    private func constant(_ key: String, _ make: () -> Tensor) -> Value {
+        if let v = constants[key] { return v }
+        let v = graph.addInitializer(make(), name: key)
+        constants[key] = v
+        return v
+    }
+
+    private var zeroPoint: Value { constant("sq_int8_zero_point") { Tensor(scalar: Int8(0)) } }
+    private var maxInt8: Value { constant("sq_127") { Tensor(scalar: Float(127)) } }
+    private var minimumScale: Value { constant("sq_min_scale") { Tensor(scalar: Int8Quantization.minimumScale) } }
+    private func axes(_ axis: Int) -> Value {
+        constant("sq_axes_\(axis < 0 ? "m\(-axis)" : String(axis))") { Tensor(shape: [1], values: [Int64(axis)]) }
+    }
+
+    /// `DequantizeLinear(int8 W, Δ, 0)` for a linear layer's weight; returns the float output.
+    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool) -> Value {
+        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel)
+        let base = layer.weight.name
+        let q = graph.addInitializer(values, name: base + "_quantized")
+        let s = graph.addInitializer(scale, name: base + "_scale")
+        let zp: Value
+        var attributes: [Attribute] = []
+        if perChannel {
+            zp = graph.addInitializer(Tensor.zeros(.int8, shape: [layer.outputChannels]), name: base + "_zero_point")
+            attributes.append(Attribute("axis", .int(layer.outputChannelAxis)))
+        } else {
+            zp = zeroPoint
+        }
+        let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
+                                inputs: [q, s, zp], attributes: attributes, before: layer.node)
+        let out = dq.output(0)
+        out?.type = TensorType(.float, shape: layer.weightTensor.shape)
+        return out ?? layer.weight
+    }
+
+    /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ output.
+    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> Value {
+        let base = x.name
+        let scale: Value
+        var attributes: [Attribute] = []
+        var qInputs: [Value?]
+        switch mode {
+        case .staticPerTensor(let value):
+            scale = graph.addInitializer(Tensor(scalar: value), name: base + "_scale")
+            qInputs = [x, scale, zeroPoint]
+        case .dynamicPerTensor:
+            scale = dynamicScale(x, reduceAxis: nil, before: anchor)
+            qInputs = [x, scale, zeroPoint]
+        case .dynamicBlocked(let axis, let blockSize):
+            scale = dynamicScale(x, reduceAxis: axis, before: anchor)
+            attributes = [Attribute("axis", .int(axis)), Attribute("block_size", .int(blockSize))]
+            qInputs = [x, scale]
+        }
+        let qAttributes = attributes + (qInputs.count == 2 ? [Attribute("output_dtype", .int(Int(DType.int8.rawValue)))] : [])
+        let q = graph.makeNode("QuantizeLinear", name: base + "/QuantizeLinear", inputs: qInputs,
+                               attributes: qAttributes, before: anchor)
+        let qOut = q.output(0)
+        qOut?.type = x.type.map { TensorType(.int8, $0.dims) }
+        var dqInputs: [Value?] = [qOut, scale]
+        if qInputs.count == 3 { dqInputs.append(zeroPoint) }
+        let dq = graph.makeNode("DequantizeLinear", name: base + "/DequantizeLinear", inputs: dqInputs,
+                                attributes: attributes, before: anchor)
+        let out = dq.output(0)
+        out?.type = x.type
+        return out ?? x
+    }
+
+    /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)`.
+    private func dynamicScale(_ x: Value, reduceAxis: Int?, before anchor: Node) -> Value {
+        let base = x.name
+        let abs = graph.makeNode("Abs", name: base + "/scale/Abs", inputs: [x], before: anchor)
+        var reduceInputs: [Value?] = [abs.output(0)]
+        if let reduceAxis { reduceInputs.append(axes(reduceAxis)) }
+        let reduce = graph.makeNode("ReduceMax", name: base + "/scale/ReduceMax", inputs: reduceInputs,
+                                    attributes: [Attribute("keepdims", .int(reduceAxis == nil ? 0 : 1))],
+                                    before: anchor)
+        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8], before: anchor)
+        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale], before: anchor)
+        if reduceAxis == nil { clamp.output(0)?.type = TensorType(.float, shape: []) }
+        return clamp.output(0) ?? x
+    }
+}

@@ -1,0 +1,167 @@
+import SQIR
+
+/// Where a group's `1/s` can be folded: a producer that applies a per-channel affine map
+/// last, so dividing its parameters by `s` divides its output channels by `s`.
+public enum FoldTarget {
+    /// `LayerNormalization(x, γ, β?)`: γ ← γ/s, β ← β/s.
+    case layerNorm(Node)
+    /// `RMSNormalization` / `SimplifiedLayerNormalization(x, γ)`: γ ← γ/s.
+    case rmsNorm(Node)
+    /// `Mul(y, γ)` with a per-channel constant γ at `gammaIndex`: γ ← γ/s.
+    case scale(mul: Node, gammaIndex: Int)
+    /// A decomposed norm's tail `Add(Mul(y, γ), β)`: γ ← γ/s and β ← β/s.
+    case scaleShift(mul: Node, gammaIndex: Int, add: Node, betaIndex: Int)
+
+    /// The node whose parameters change (the last one of the chain).
+    public var node: Node {
+        switch self {
+        case .layerNorm(let n), .rmsNorm(let n): return n
+        case .scale(let mul, _): return mul
+        case .scaleShift(_, _, let add, _): return add
+        }
+    }
+}
+
+/// A smoothing group: an activation X and every linear layer reading it. One factor per
+/// channel of X is shared by the whole group.
+public struct SmoothGroup {
+    public let activation: Value
+    public let layers: [LinearLayer]
+    /// Where `1/s` folds; nil when a `Mul(X, 1/s)` must be inserted (see `foldRefusal`).
+    public let foldTarget: FoldTarget?
+    /// Why folding is not legal (when `foldTarget` is nil).
+    public let foldRefusal: String?
+    /// X is produced by a normalization (explicit, or a decomposed norm's per-channel tail).
+    public let isNormOutput: Bool
+
+    public var channels: Int { layers[0].inputChannels }
+}
+
+/// Which groups `smooth` touches.
+public enum SmoothScope: String, Sendable, CaseIterable {
+    /// Linears whose input is a normalization's output (the paper's q/k/v, fc1, gate/up).
+    case norms
+    /// Every linear layer; inputs without a foldable producer get a run-time `Mul(1/s)`
+    /// (as TensorRT-LLM does for o_proj / down_proj).
+    case all
+}
+
+public enum SmoothGroupFinder {
+    /// The groups of `graph` in node order. Linears whose activation's channel count does not
+    /// match the weight are skipped (a malformed or exotic graph, not ours to smooth), and so
+    /// are groups made only of output heads (the LM head stays float, so smoothing its input
+    /// buys nothing) unless `includeHeads`.
+    public static func groups(in graph: Graph, scope: SmoothScope = .norms, includeHeads: Bool = false) -> [SmoothGroup] {
+        let heads = includeHeads ? [] : Set(W8A8Quantizer.outputHeads(in: graph).map(ObjectIdentifier.init))
+        var byActivation: [ObjectIdentifier: [LinearLayer]] = [:]
+        var order: [Value] = []
+        for layer in LinearLayer.all(in: graph) {
+            let key = ObjectIdentifier(layer.activation)
+            if byActivation[key] == nil { order.append(layer.activation) }
+            byActivation[key, default: []].append(layer)
+        }
+        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        var groups: [SmoothGroup] = []
+        for x in order {
+            guard let layers = byActivation[ObjectIdentifier(x)],
+                  let k = layers.first?.inputChannels,
+                  layers.allSatisfy({ $0.inputChannels == k }),
+                  !layers.allSatisfy({ heads.contains(ObjectIdentifier($0.node)) }) else { continue }
+            if let last = x.type?.dims?.last, let known = last.value, known != k { continue }
+            let norm = isNormOutput(x, channels: k)
+            guard scope == .all || norm else { continue }
+            let (target, refusal) = foldTarget(for: x, layers: layers, channels: k,
+                                               isGraphOutput: graphOutputs.contains(ObjectIdentifier(x)))
+            groups.append(SmoothGroup(activation: x, layers: layers, foldTarget: target,
+                                      foldRefusal: refusal, isNormOutput: norm))
+        }
+        return groups
+    }
+
+    /// Decides whether `1/s` can fold into X's producer. Legal only when every use of X is
+    /// one of the group's linears (post-LN BERT also feeds the residual Add: folding there
+    /// would change the residual) and the producer's last step is a per-channel affine map.
+    static func foldTarget(for x: Value, layers: [LinearLayer], channels: Int,
+                           isGraphOutput: Bool) -> (FoldTarget?, String?) {
+        if isGraphOutput { return (nil, "'\(x.name)' is a graph output") }
+        let groupNodes = Set(layers.map { ObjectIdentifier($0.node) })
+        for use in x.uses where !(use.index == 0 && groupNodes.contains(ObjectIdentifier(use.node))) {
+            return (nil, "'\(x.name)' also feeds \(IRError.describe(use.node))")
+        }
+        guard let producer = x.producer else { return (nil, "'\(x.name)' is a graph input") }
+        if let target = affineTarget(producer, output: x, channels: channels) { return (target, nil) }
+        return (nil, "\(IRError.describe(producer)) cannot absorb a per-channel scale")
+    }
+
+    /// The fold target when `producer` (defining `output`) ends in a per-channel affine map.
+    static func affineTarget(_ producer: Node, output: Value, channels: Int) -> FoldTarget? {
+        guard producer.output(0) === output else { return nil }
+        if producer.isOp("LayerNormalization") {
+            guard lastAxisNorm(producer, output), perChannelConstant(producer.input(1), channels),
+                  producer.input(2) == nil || perChannelConstant(producer.input(2), channels) else { return nil }
+            return .layerNorm(producer)
+        }
+        if isRMSNorm(producer) {
+            guard lastAxisNorm(producer, output), perChannelConstant(producer.input(1), channels) else { return nil }
+            return .rmsNorm(producer)
+        }
+        if let gamma = scaleOperand(producer, channels: channels) {
+            return .scale(mul: producer, gammaIndex: gamma)
+        }
+        if producer.isOp("Add"), producer.inputs.count == 2 {
+            for betaIndex in 0..<2 where perChannelConstant(producer.input(betaIndex), channels) {
+                guard let y = producer.input(1 - betaIndex), y.constant == nil, let mul = y.producer,
+                      y.uses.count == 1, mul.graph?.outputs.contains(where: { $0 === y }) != true,
+                      let gamma = scaleOperand(mul, channels: channels) else { continue }
+                return .scaleShift(mul: mul, gammaIndex: gamma, add: producer, betaIndex: betaIndex)
+            }
+        }
+        return nil
+    }
+
+    /// X comes out of a normalization: an explicit norm op, a per-channel `Mul(γ)`, or a
+    /// per-channel `Add(Mul(·, γ), β)` (a decomposed norm's tail).
+    public static func isNormOutput(_ x: Value, channels: Int) -> Bool {
+        guard let producer = x.producer else { return false }
+        if producer.isOp("LayerNormalization") || isRMSNorm(producer)
+            || producer.opType == "SkipLayerNormalization" || producer.opType == "SkipSimplifiedLayerNormalization" {
+            return true
+        }
+        if scaleOperand(producer, channels: channels) != nil { return true }
+        if producer.isOp("Add"), producer.inputs.count == 2 {
+            for i in 0..<2 where perChannelConstant(producer.input(i), channels) {
+                if let mul = producer.input(1 - i)?.producer, scaleOperand(mul, channels: channels) != nil { return true }
+            }
+        }
+        return false
+    }
+
+    static func isRMSNorm(_ node: Node) -> Bool {
+        (node.opType == "RMSNormalization" || node.opType == "SimplifiedLayerNormalization")
+            && (node.domain.isEmpty || node.domain == "ai.onnx" || node.domain == "com.microsoft")
+    }
+
+    /// The norm normalizes over the last axis only, so γ is per channel of the last axis.
+    static func lastAxisNorm(_ node: Node, _ output: Value) -> Bool {
+        let axis = node.int("axis") ?? -1
+        if axis == -1 { return true }
+        if let rank = output.type?.rank ?? node.input(0)?.type?.rank { return axis == rank - 1 }
+        return false
+    }
+
+    /// Input index of the per-channel constant γ when `node` is `Mul(y, γ)` with y computed.
+    static func scaleOperand(_ node: Node, channels: Int) -> Int? {
+        guard node.isOp("Mul"), node.inputs.count == 2 else { return nil }
+        for i in 0..<2 where perChannelConstant(node.input(i), channels) && node.input(1 - i)?.constant == nil {
+            return i
+        }
+        return nil
+    }
+
+    /// A float32 constant with exactly `channels` elements laid out along the last axis
+    /// (`[C]`, `[1, C]`, `[1, 1, C]`, ...), so it broadcasts per channel.
+    static func perChannelConstant(_ v: Value?, _ channels: Int) -> Bool {
+        guard let t = v?.constant, t.dtype == .float, t.count == channels, let last = t.shape.last else { return false }
+        return last == channels
+    }
+}

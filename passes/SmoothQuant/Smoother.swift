@@ -1,0 +1,143 @@
+import SQIR
+
+/// What `smooth` did to one group (for diagnostics, `--report` and tests).
+public struct SmoothGroupReport: Codable, Sendable, Equatable {
+    /// The activation X the group reads (its name before smoothing).
+    public var activation: String
+    /// Names of the group's MatMul/Gemm nodes.
+    public var layers: [String]
+    /// The node `1/s` was folded into, or nil when a Mul was inserted.
+    public var foldedInto: String?
+    /// The inserted `Mul(X, 1/s)` node, when not folded.
+    public var mulNode: String?
+    /// Why folding was not legal (when a Mul was inserted).
+    public var foldRefusal: String?
+    public var alpha: Double
+    /// max |X_j| per channel before and after smoothing (the paper's Figure 4).
+    public var channelAbsMaxBefore: [Float]
+    public var channelAbsMaxAfter: [Float]
+    /// Smallest and largest factor s_j.
+    public var factorMin: Float
+    public var factorMax: Float
+
+    public var folded: Bool { foldedInto != nil }
+}
+
+/// Applies SmoothQuant to a graph: per group, computes `s` from the calibration statistics,
+/// scales the weights' input channels by `s`, folds `1/s` into the producer or inserts one
+/// shared `Mul(X, 1/s)`, and updates the statistics of the smoothed activation.
+///
+/// Collect, then mutate: the groups are found first; each group's rewrite touches only its
+/// own linears' weight operands and its own producer's parameters (new initializers; a
+/// tensor shared with another use is never changed).
+public struct Smoother {
+    /// α for every group (`alphaForGroup` overrides per group, e.g. `alpha=auto`).
+    public var alpha: Double
+    public var scope: SmoothScope
+    /// Also smooth groups made only of output heads (the LM head).
+    public var includeHeads = false
+    /// Optional per-group α choice; returns nil to use `alpha`.
+    public var alphaForGroup: ((SmoothGroup, ActivationStatistics) throws -> Double?)?
+
+    public init(alpha: Double = 0.5, scope: SmoothScope = .norms) {
+        self.alpha = alpha
+        self.scope = scope
+    }
+
+    /// Smooths `graph` in place. Groups without per-channel statistics are skipped and
+    /// listed in `skipped` (value name and reason).
+    public func run(on graph: Graph, statistics: inout CalibrationStatistics) throws
+        -> (groups: [SmoothGroupReport], skipped: [(activation: String, reason: String)]) {
+        let groups = SmoothGroupFinder.groups(in: graph, scope: scope, includeHeads: includeHeads)
+        var reports: [SmoothGroupReport] = []
+        var skipped: [(String, String)] = []
+        for group in groups {
+            let name = group.activation.name
+            guard let stats = statistics[name] else {
+                skipped.append((name, "no calibration statistics for '\(name)'"))
+                continue
+            }
+            guard stats.hasChannels, stats.channelMax.count == group.channels else {
+                skipped.append((name, "no per-channel statistics of \(group.channels) channels for '\(name)'"))
+                continue
+            }
+            let groupAlpha = try alphaForGroup?(group, stats) ?? alpha
+            reports.append(try apply(group, stats: stats, alpha: groupAlpha, in: graph, statistics: &statistics))
+        }
+        return (reports, skipped)
+    }
+
+    /// The factors for a group at `alpha`.
+    public static func factors(for group: SmoothGroup, stats: ActivationStatistics, alpha: Double) -> [Float] {
+        SmoothFactors.compute(activationAbsMax: stats.channelAbsMax,
+                              weightAbsMax: SmoothFactors.groupWeightAbsMax(group.layers), alpha: alpha)
+    }
+
+    private func apply(_ group: SmoothGroup, stats: ActivationStatistics, alpha: Double,
+                       in graph: Graph, statistics: inout CalibrationStatistics) throws -> SmoothGroupReport {
+        let x = group.activation
+        let s = Self.factors(for: group, stats: stats, alpha: alpha)
+        let smoothed = try stats.dividingChannels(by: s)
+        var report = SmoothGroupReport(
+            activation: x.name, layers: group.layers.map(\.node.name), alpha: alpha,
+            channelAbsMaxBefore: stats.channelAbsMax, channelAbsMaxAfter: smoothed.channelAbsMax,
+            factorMin: s.min() ?? 1, factorMax: s.max() ?? 1)
+
+        for layer in group.layers {
+            let w = graph.addInitializer(layer.weightScalingInputChannels(by: s), name: layer.weight.name + "_smoothed")
+            layer.node.setInput(1, w)
+        }
+
+        if let target = group.foldTarget {
+            try fold(target, dividingBy: s, in: graph)
+            statistics[x.name] = smoothed
+            report.foldedInto = target.node.name
+        } else {
+            let inverse = s.map { 1 / $0 }
+            let scale = graph.addInitializer(Tensor(shape: [s.count], values: inverse), name: x.name + "_smooth_scale")
+            let anchor = firstNode(of: group.layers.map(\.node), in: graph)
+            let mul = graph.makeNode("Mul", name: x.name + "_smooth", inputs: [x, scale], before: anchor)
+            guard let y = mul.output(0) else { throw IRError(node: mul, reason: "Mul has no output") }
+            y.type = x.type
+            for layer in group.layers { layer.node.setInput(0, y) }
+            statistics[y.name] = smoothed
+            report.mulNode = mul.name
+            report.foldRefusal = group.foldRefusal
+        }
+        return report
+    }
+
+    private func fold(_ target: FoldTarget, dividingBy s: [Float], in graph: Graph) throws {
+        switch target {
+        case .layerNorm(let node):
+            try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+            if node.input(2) != nil { try replaceConstant(of: node, at: 2, dividingBy: s, in: graph) }
+        case .rmsNorm(let node):
+            try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+        case .scale(let mul, let gammaIndex):
+            try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
+        case .scaleShift(let mul, let gammaIndex, let add, let betaIndex):
+            try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
+            try replaceConstant(of: add, at: betaIndex, dividingBy: s, in: graph)
+        }
+    }
+
+    /// Points operand `index` of `node` at a new initializer holding the old constant / s
+    /// (element i is channel i: the constant has exactly one element per channel).
+    private func replaceConstant(of node: Node, at index: Int, dividingBy s: [Float], in graph: Graph) throws {
+        guard let v = node.input(index), let t = v.constant, t.dtype == .float, t.count == s.count else {
+            throw IRError(node: node, reason: "operand \(index) is not a per-channel float constant of \(s.count) elements")
+        }
+        let scaled = Tensor.make(Float.self, shape: t.shape) { out in
+            t.withElements(as: Float.self) { src in
+                for i in 0..<s.count { out[i] = src[i] / s[i] }
+            }
+        }
+        node.setInput(index, graph.addInitializer(scaled, name: v.name + "_smoothed"))
+    }
+
+    private func firstNode(of candidates: [Node], in graph: Graph) -> Node? {
+        let ids = Set(candidates.map(ObjectIdentifier.init))
+        return graph.nodes.first { ids.contains(ObjectIdentifier($0)) }
+    }
+}

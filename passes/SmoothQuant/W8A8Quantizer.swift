@@ -1,0 +1,199 @@
+import SQIR
+
+/// SmoothQuant's quantization levels (paper Table 2; weights per-tensor in all three).
+public enum QuantPolicy: String, Sendable, CaseIterable, Codable {
+    /// Per-token dynamic activations.
+    case O1
+    /// Per-tensor dynamic activations.
+    case O2
+    /// Per-tensor static activations (scales from calibration).
+    case O3
+}
+
+/// Weight scale granularity.
+public enum WeightGranularity: String, Sendable, CaseIterable, Codable {
+    case perTensor = "per-tensor"
+    case perChannel = "per-channel"
+}
+
+public struct QuantizeOptions: Sendable, Equatable {
+    public var policy: QuantPolicy = .O3
+    public var weights: WeightGranularity = .perTensor
+    /// Also quantize the attention batched MatMuls (QKᵀ, PV).
+    public var bmm = false
+    /// Regular expression; MatMul/Gemm nodes whose name matches stay float.
+    public var exclude: String?
+    /// Quantize the LM head too (by default it stays float).
+    public var lmHead = false
+
+    public init(policy: QuantPolicy = .O3, weights: WeightGranularity = .perTensor, bmm: Bool = false,
+                exclude: String? = nil, lmHead: Bool = false) {
+        self.policy = policy
+        self.weights = weights
+        self.bmm = bmm
+        self.exclude = exclude
+        self.lmHead = lmHead
+    }
+}
+
+/// What `quantize` did.
+public struct QuantizeReport: Codable, Sendable, Equatable {
+    /// Quantized linear layers (node names, in order).
+    public var linears: [String] = []
+    /// Quantized attention batched MatMuls.
+    public var bmms: [String] = []
+    /// MatMul/Gemm nodes left in float, with the reason.
+    public var skipped: [String: String] = [:]
+    /// Q→DQ pairs inserted on activations (shared by consumers of one value).
+    public var activationQDQ = 0
+}
+
+/// Rewrites a graph into W8A8 QDQ form (see `QDQBuilder` for the encodings). Needs
+/// calibration statistics for O3; O1/O2 compute scales in the graph. The caller raises the
+/// model's opset to ≥ 21 (`OpsetRaise`).
+public struct W8A8Quantizer {
+    public var options: QuantizeOptions
+
+    public init(options: QuantizeOptions) {
+        self.options = options
+    }
+
+    public func run(on graph: Graph, statistics: CalibrationStatistics?) throws -> QuantizeReport {
+        var report = QuantizeReport()
+        let excluded: Regex<AnyRegexOutput>?
+        do {
+            excluded = try options.exclude.map { try Regex($0) }
+        } catch {
+            throw IRError(reason: "quantize: exclude '\(options.exclude ?? "")' is not a valid regular expression: \(error)")
+        }
+        func isExcluded(_ node: Node) -> Bool {
+            guard let excluded else { return false }
+            return (try? excluded.firstMatch(in: node.name)) != nil
+        }
+
+        // Collect.
+        let heads = options.lmHead ? [] : Set(Self.outputHeads(in: graph).map(ObjectIdentifier.init))
+        var linears: [LinearLayer] = []
+        for layer in LinearLayer.all(in: graph) {
+            if isExcluded(layer.node) { report.skipped[layer.node.name] = "excluded"; continue }
+            if heads.contains(ObjectIdentifier(layer.node)) { report.skipped[layer.node.name] = "output head (lm-head=false)"; continue }
+            linears.append(layer)
+        }
+        var bmms: [Node] = []
+        if options.bmm {
+            for node in graph.nodes where isActivationMatMul(node) {
+                if isExcluded(node) { report.skipped[node.name] = "excluded"; continue }
+                bmms.append(node)
+            }
+        }
+
+        var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode)] = []
+        for layer in linears {
+            let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node)
+            operands.append((layer.node, 0, layer.activation, mode))
+        }
+        for node in bmms {
+            guard let a = node.input(0), let b = node.input(1) else { continue }
+            let contracted = Self.knownDim(a, fromEnd: 1, statistics) ?? Self.knownDim(b, fromEnd: 2, statistics)
+            operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node)))
+            operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node)))
+        }
+
+        // Mutate.
+        let builder = QDQBuilder(graph: graph)
+        let perChannel = options.weights == .perChannel
+        for layer in linears {
+            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel))
+        }
+        var shared: [SharedKey: Value] = [:]
+        let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
+        var firstConsumer: [SharedKey: Node] = [:]
+        for op in operands {
+            let key = SharedKey(value: ObjectIdentifier(op.value), mode: op.mode)
+            if let current = firstConsumer[key],
+               (position[ObjectIdentifier(current)] ?? 0) <= (position[ObjectIdentifier(op.node)] ?? 0) { continue }
+            firstConsumer[key] = op.node
+        }
+        for op in operands {
+            let key = SharedKey(value: ObjectIdentifier(op.value), mode: op.mode)
+            let dq: Value
+            if let existing = shared[key] {
+                dq = existing
+            } else {
+                dq = builder.quantizeDequantize(op.value, mode: op.mode, before: firstConsumer[key] ?? op.node)
+                shared[key] = dq
+                report.activationQDQ += 1
+            }
+            op.node.setInput(op.index, dq)
+        }
+        report.linears = linears.map(\.node.name)
+        report.bmms = bmms.map(\.name)
+        return report
+    }
+
+    private struct SharedKey: Hashable {
+        let value: ObjectIdentifier
+        let mode: ActivationQuantMode
+    }
+
+    private enum OperandRole {
+        /// Contracted over the last axis (a linear's input, QKᵀ's Q, PV's P).
+        case rows(contracted: Int?)
+        /// Contracted over the second-to-last axis (QKᵀ's Kᵀ, PV's V).
+        case columns(contracted: Int?)
+    }
+
+    private func mode(for x: Value, role: OperandRole, _ statistics: CalibrationStatistics?, _ node: Node) throws -> ActivationQuantMode {
+        switch options.policy {
+        case .O3:
+            guard let absMax = statistics?.staticAbsMax(x.name) else {
+                throw IRError(node: node, reason: "quantize{policy=O3} needs calibration statistics for '\(x.name)' (run calibrate first, or --load-calib)")
+            }
+            return .staticPerTensor(scale: Int8Quantization.activationScale(absMax: absMax))
+        case .O2:
+            return .dynamicPerTensor
+        case .O1:
+            switch role {
+            case .rows(let contracted?): return .dynamicBlocked(axis: -1, blockSize: contracted)
+            case .columns(let contracted?): return .dynamicBlocked(axis: -2, blockSize: contracted)
+            default: return .dynamicPerTensor
+            }
+        }
+    }
+
+    /// A dim of `v` counted from the end (1 = last) when it is static: from the value's type,
+    /// else from the dims calibration saw (when they never varied).
+    static func knownDim(_ v: Value, fromEnd offset: Int, _ statistics: CalibrationStatistics?) -> Int? {
+        if let dims = v.type?.dims, dims.count >= offset, let d = dims[dims.count - offset].value { return d }
+        if let dims = statistics?[v.name]?.dims, dims.count >= offset, dims[dims.count - offset] > 0 {
+            return dims[dims.count - offset]
+        }
+        return nil
+    }
+
+    /// Linear layers whose output reaches a graph output through only pass-through steps
+    /// (bias Add, Reshape, Cast, Transpose, scaling by a constant, ...): the LM head or a
+    /// model's final projection, which stays float by default.
+    public static func outputHeads(in graph: Graph) -> [Node] {
+        let outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        let passThrough: Set<String> = ["Identity", "Reshape", "Cast", "Transpose", "Squeeze", "Unsqueeze", "Flatten"]
+        let withConstant: Set<String> = ["Add", "Sub", "Mul", "Div"]
+        var heads: [Node] = []
+        for layer in LinearLayer.all(in: graph) {
+            var v = layer.node.output(0)
+            while let current = v {
+                if outputs.contains(ObjectIdentifier(current)) { heads.append(layer.node); break }
+                guard current.uses.count == 1, let next = current.uses.first?.node, next.domain.isEmpty else { break }
+                if passThrough.contains(next.opType) && next.input(0) === current {
+                    v = next.output(0)
+                } else if withConstant.contains(next.opType),
+                          next.inputs.contains(where: { $0 !== current && $0?.constant != nil }) {
+                    v = next.output(0)
+                } else {
+                    break
+                }
+            }
+        }
+        return heads
+    }
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""GEMM benchmark: sqopt's kernels next to onnxruntime, measured in the same run.
+
+Contenders per shape (M x K x N) and thread count:
+  sqopt fp32          sqopt-bench's packed fp32 GEMM
+  sqopt int8          s8 x s8 -> int32 GEMM with the fused per-token x per-channel epilogue
+  sqopt int8-linear   int8 plus per-token quantization of the float activations
+  ort fp32            onnxruntime MatMul, constant B initializer
+  ort u8s8 / s8s8     onnxruntime MatMulInteger (u8 or s8 activations, s8 constant B)
+
+Builds nothing itself: build first with
+    swift build -c release --product sqopt-bench
+then run (the venv of tools/setup.sh, or any Python with onnx + onnxruntime + numpy):
+    .venv/bin/python tools/bench_gemm.py [--threads 1,2] [--rounds 3] [--json]
+
+Each number is the median over `--rounds` rounds of per-round medians (each round times
+every contender for at least --min-time seconds). Ratios are sqopt / onnxruntime.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SHAPES = "256,768,1024,512x768x3072,1x576x1536"
+INT8_CEILING_PER_CORE = 466.0  # GOPS, vpdpbusd zmm on this Zen 4 machine type
+ORT_KINDS = ("fp32", "u8s8", "s8s8")
+
+
+def parse_shape(text):
+    parts = [int(p) for p in text.lower().split("x")]
+    if len(parts) == 1:
+        parts = parts * 3
+    if len(parts) != 3 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"bad shape {text!r}")
+    return tuple(parts)  # (m, k, n)
+
+
+def label(shape):
+    return "x".join(str(v) for v in shape)
+
+
+def ort_model(kind, m, k, n, rng):
+    """MatMul or MatMulInteger with a constant B initializer, built in memory."""
+    if kind == "fp32":
+        a_type, b = TensorProto.FLOAT, rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        op, out_type = "MatMul", TensorProto.FLOAT
+    else:
+        a_type = TensorProto.UINT8 if kind == "u8s8" else TensorProto.INT8
+        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        op, out_type = "MatMulInteger", TensorProto.INT32
+    graph = helper.make_graph(
+        [helper.make_node(op, ["A", "B"], ["Y"])],
+        f"{kind}_{m}x{k}x{n}",
+        [helper.make_tensor_value_info("A", a_type, [m, k])],
+        [helper.make_tensor_value_info("Y", out_type, [m, n])],
+        [numpy_helper.from_array(b, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def ort_input(kind, m, k, rng):
+    if kind == "fp32":
+        return rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    if kind == "u8s8":
+        return rng.integers(0, 256, (m, k), dtype=np.uint8)
+    return rng.integers(-128, 128, (m, k), dtype=np.int8)
+
+
+def median_seconds(run, min_time):
+    end = time.perf_counter() + min(0.05, min_time)
+    while time.perf_counter() < end:  # warm-up
+        run()
+    times, start = [], time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start < min_time and len(times) < 10000):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_ort(kind, shape, threads, min_time):
+    m, k, n = shape
+    rng = np.random.default_rng(m * 1000003 + k * 1009 + n)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(ort_model(kind, m, k, n, rng), options,
+                                   providers=["CPUExecutionProvider"])
+    # IO binding keeps Python's per-call overhead (allocation, copies) out of the timing.
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("A", ort.OrtValue.ortvalue_from_numpy(ort_input(kind, m, k, rng)))
+    out_dtype = np.float32 if kind == "fp32" else np.int32
+    binding.bind_ortvalue_output("Y", ort.OrtValue.ortvalue_from_numpy(np.zeros((m, n), out_dtype)))
+    return median_seconds(lambda: session.run_with_iobinding(binding), min_time)
+
+
+def bench_binary():
+    try:
+        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
+                                 check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as error:
+        sys.exit(f"error: cannot locate the release build ({error})")
+    path = os.path.join(bin_dir, "sqopt-bench")
+    if not os.access(path, os.X_OK):
+        sys.exit(f"error: {path} missing; run: swift build -c release --product sqopt-bench")
+    return path
+
+
+def time_sqopt(binary, shapes, threads, min_time):
+    command = [binary, "gemm", "--json", "--threads", ",".join(map(str, threads)),
+               "--shapes", ",".join(map(label, shapes)), "--min-time", str(min_time)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    found = {}
+    for row in json.loads(result.stdout):
+        shape = (row["shape"]["m"], row["shape"]["k"], row["shape"]["n"])
+        found[(shape, row["threads"], "sqopt " + row["kernel"])] = row["medianMs"] / 1e3
+        found["isa"] = row["isa"]
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", default=DEFAULT_SHAPES,
+                        help=f"comma-separated MxKxN or cube sizes (default {DEFAULT_SHAPES})")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians of medians")
+    parser.add_argument("--min-time", type=float, default=0.2, help="seconds per timing")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    shapes = [parse_shape(s) for s in args.shapes.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    binary = bench_binary()
+
+    samples, isa = {}, "?"
+    for _ in range(args.rounds):
+        sqopt = time_sqopt(binary, shapes, threads, args.min_time)
+        isa = sqopt.pop("isa", isa)
+        for key, seconds in sqopt.items():
+            samples.setdefault(key, []).append(seconds)
+        for shape in shapes:
+            for t in threads:
+                for kind in ORT_KINDS:
+                    key = (shape, t, "ort " + kind)
+                    samples.setdefault(key, []).append(time_ort(kind, shape, t, args.min_time))
+
+    rows = []
+    for shape in shapes:
+        ops = 2.0 * shape[0] * shape[1] * shape[2]
+        for t in threads:
+            def gops(name):
+                times = samples.get((shape, t, name))
+                return ops / statistics.median(times) / 1e9 if times else float("nan")
+            row = {"shape": label(shape), "threads": t}
+            for name in ("sqopt fp32", "ort fp32", "sqopt int8", "sqopt int8-linear",
+                         "ort u8s8", "ort s8s8"):
+                row[name] = gops(name)
+            row["fp32 ratio"] = row["sqopt fp32"] / row["ort fp32"]
+            row["int8 / ort u8s8"] = row["sqopt int8"] / row["ort u8s8"]
+            row["int8 / ort s8s8"] = row["sqopt int8"] / row["ort s8s8"]
+            row["int8 / ceiling"] = row["sqopt int8"] / (INT8_CEILING_PER_CORE * t)
+            row["int8 / fp32"] = row["sqopt int8"] / row["sqopt fp32"]
+            # Speed-up over the first (usually 1-thread) row of the same shape.
+            base = next(r for r in rows + [row] if r["shape"] == label(shape))
+            row["int8 scaling"] = row["sqopt int8"] / base["sqopt int8"]
+            row["fp32 scaling"] = row["sqopt fp32"] / base["sqopt fp32"]
+            rows.append(row)
+
+    if args.json:
+        print(json.dumps({"isa": isa, "rounds": args.rounds, "min_time": args.min_time,
+                          "onnxruntime": ort.__version__, "unit": "GFLOPS (fp32) / GOPS (int8)",
+                          "rows": rows}, indent=2))
+        return
+    print(f"GEMM GFLOPS / GOPS, medians of {args.rounds} rounds; sqopt isa {isa}, "
+          f"onnxruntime {ort.__version__}; ratios sqopt / onnxruntime")
+    columns = list(rows[0].keys())
+    widths = [max(len(c), 8) for c in columns]
+    print(" | ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        cells = []
+        for c, w in zip(columns, widths):
+            v = row[c]
+            if isinstance(v, float):
+                v = f"{v:.2f}x" if ("ratio" in c or "/" in c or "scaling" in c) else f"{v:.1f}"
+            cells.append(str(v).rjust(w))
+        print(" | ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
