@@ -14,7 +14,8 @@ then run (the venv of tools/setup.sh, or any Python with onnx + onnxruntime + nu
     .venv/bin/python tools/bench_gemm.py [--threads 1,2] [--rounds 3] [--json]
 
 Each number is the median over `--rounds` rounds of per-round medians (each round times
-every contender for at least --min-time seconds). Ratios are sqopt / onnxruntime.
+every contender for at least --min-time seconds, the contenders of one shape and thread
+count back to back). Ratios are sqopt / onnxruntime.
 """
 import argparse
 import json
@@ -78,7 +79,8 @@ def ort_input(kind, m, k, rng):
     return rng.integers(-128, 128, (m, k), dtype=np.int8)
 
 
-def median_seconds(run, min_time):
+def time_runs(run, min_time):
+    """(median, fastest) wall time over at least 5 runs and min_time seconds."""
     end = time.perf_counter() + min(0.05, min_time)
     while time.perf_counter() < end:  # warm-up
         run()
@@ -87,7 +89,7 @@ def median_seconds(run, min_time):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 def time_ort(kind, shape, threads, min_time):
@@ -104,7 +106,7 @@ def time_ort(kind, shape, threads, min_time):
     binding.bind_ortvalue_input("A", ort.OrtValue.ortvalue_from_numpy(ort_input(kind, m, k, rng)))
     out_dtype = np.float32 if kind == "fp32" else np.int32
     binding.bind_ortvalue_output("Y", ort.OrtValue.ortvalue_from_numpy(np.zeros((m, n), out_dtype)))
-    return median_seconds(lambda: session.run_with_iobinding(binding), min_time)
+    return time_runs(lambda: session.run_with_iobinding(binding), min_time)
 
 
 def bench_binary():
@@ -126,7 +128,8 @@ def time_sqopt(binary, shapes, threads, min_time):
     found = {}
     for row in json.loads(result.stdout):
         shape = (row["shape"]["m"], row["shape"]["k"], row["shape"]["n"])
-        found[(shape, row["threads"], "sqopt " + row["kernel"])] = row["medianMs"] / 1e3
+        found[(shape, row["threads"], "sqopt " + row["kernel"])] = (row["medianMs"] / 1e3,
+                                                                   row["bestMs"] / 1e3)
         found["isa"] = row["isa"]
     return found
 
@@ -138,20 +141,25 @@ def main():
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians of medians")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per timing")
+    parser.add_argument("--stat", choices=["median", "best"], default="median",
+                        help="median: median of per-round medians; best: fastest run of all "
+                             "rounds (steadier on a loaded machine)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     shapes = [parse_shape(s) for s in args.shapes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     binary = bench_binary()
 
+    # Contenders of one (shape, threads) run back to back, so they see the same load on
+    # these shared machines; rounds repeat the whole sweep.
     samples, isa = {}, "?"
     for _ in range(args.rounds):
-        sqopt = time_sqopt(binary, shapes, threads, args.min_time)
-        isa = sqopt.pop("isa", isa)
-        for key, seconds in sqopt.items():
-            samples.setdefault(key, []).append(seconds)
         for shape in shapes:
             for t in threads:
+                sqopt = time_sqopt(binary, [shape], [t], args.min_time)
+                isa = sqopt.pop("isa", isa)
+                for key, seconds in sqopt.items():
+                    samples.setdefault(key, []).append(seconds)
                 for kind in ORT_KINDS:
                     key = (shape, t, "ort " + kind)
                     samples.setdefault(key, []).append(time_ort(kind, shape, t, args.min_time))
@@ -162,7 +170,11 @@ def main():
         for t in threads:
             def gops(name):
                 times = samples.get((shape, t, name))
-                return ops / statistics.median(times) / 1e9 if times else float("nan")
+                if not times:
+                    return float("nan")
+                if args.stat == "best":
+                    return ops / min(best for _, best in times) / 1e9
+                return ops / statistics.median(median for median, _ in times) / 1e9
             row = {"shape": label(shape), "threads": t}
             for name in ("sqopt fp32", "ort fp32", "sqopt int8", "sqopt int8-linear",
                          "ort u8s8", "ort s8s8"):
@@ -180,11 +192,14 @@ def main():
 
     if args.json:
         print(json.dumps({"isa": isa, "rounds": args.rounds, "min_time": args.min_time,
+                          "stat": args.stat, "load_average": os.getloadavg()[0],
                           "onnxruntime": ort.__version__, "unit": "GFLOPS (fp32) / GOPS (int8)",
                           "rows": rows}, indent=2))
         return
-    print(f"GEMM GFLOPS / GOPS, medians of {args.rounds} rounds; sqopt isa {isa}, "
-          f"onnxruntime {ort.__version__}; ratios sqopt / onnxruntime")
+    stat = f"medians of {args.rounds} rounds" if args.stat == "median" else \
+        f"fastest run of {args.rounds} rounds"
+    print(f"GEMM GFLOPS / GOPS, {stat}; sqopt isa {isa}, onnxruntime {ort.__version__}; "
+          f"ratios sqopt / onnxruntime; load average {os.getloadavg()[0]:.1f}")
     columns = list(rows[0].keys())
     widths = [max(len(c), 8) for c in columns]
     print(" | ".join(c.rjust(w) for c, w in zip(columns, widths)))

@@ -16,6 +16,21 @@ public struct Match {
 
     /// Constant data of the value captured as `name`.
     public func constant(_ name: String) -> Tensor? { values[name]?.knownConstant }
+
+    /// True when every output of the matched nodes other than the root is used only by
+    /// matched nodes and is not a graph output, so replacing the root leaves all of them dead
+    /// (nothing outside the match would keep a copy of the computation alive).
+    public var isSelfContained: Bool {
+        let matched = Set(matchedNodes.map(ObjectIdentifier.init))
+        for node in matchedNodes where node !== root {
+            guard let graph = node.graph else { return false }
+            for case let out? in node.outputs {
+                if graph.outputs.contains(where: { $0 === out }) { return false }
+                if out.uses.contains(where: { !matched.contains(ObjectIdentifier($0.node)) }) { return false }
+            }
+        }
+        return true
+    }
 }
 
 /// Matches patterns against the graph. Pure: never mutates anything.

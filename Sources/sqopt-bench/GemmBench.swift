@@ -37,12 +37,16 @@ struct GemmMeasurement: Codable {
     let isa: String
     let runs: Int
     let medianMs: Double
-    /// GFLOPS for fp32, GOPS for int8.
+    /// The fastest run (a steadier figure than the median on a loaded machine).
+    let bestMs: Double
+    /// GFLOPS for fp32, GOPS for int8, from the median.
     let gops: Double
 }
 
-/// Median wall time of `body` over at least 5 runs and `minTime` seconds (after warm-up).
-func medianSeconds(minTime: Double, _ body: () throws -> Void) rethrows -> (Double, Int) {
+/// Median and fastest wall time of `body` over at least 5 runs and `minTime` seconds
+/// (after warm-up), and the number of runs.
+func timeRuns(minTime: Double, _ body: () throws -> Void) rethrows
+    -> (median: Double, best: Double, runs: Int) {
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
     let warmUpEnd = now() + min(0.05, minTime)
     repeat { try body() } while now() < warmUpEnd
@@ -54,7 +58,7 @@ func medianSeconds(minTime: Double, _ body: () throws -> Void) rethrows -> (Doub
         times.append(now() - t0)
     }
     times.sort()
-    return (times[times.count / 2], times.count)
+    return (times[times.count / 2], times[0], times.count)
 }
 
 /// Operands of one shape, made once and reused for every thread count and kernel.
@@ -124,12 +128,13 @@ func runGemmBench(_ options: GemmBenchOptions) throws {
         let operands = try GemmOperands(shape)
         for threads in options.threads {
             for kernel in options.kernels {
-                let (median, runs) = try medianSeconds(minTime: options.minTime) {
+                let time = try timeRuns(minTime: options.minTime) {
                     try operands.run(kernel, threads: threads)
                 }
                 results.append(GemmMeasurement(shape: shape, kernel: kernel, threads: threads,
-                                               isa: isa, runs: runs, medianMs: median * 1e3,
-                                               gops: shape.operations / median / 1e9))
+                                               isa: isa, runs: time.runs,
+                                               medianMs: time.median * 1e3, bestMs: time.best * 1e3,
+                                               gops: shape.operations / time.median / 1e9))
             }
         }
     }

@@ -91,7 +91,7 @@ do {
         throw UsageError(description: "unknown command '\(command)'")
     }
 } catch let error as UsageError {
-    FileHandle.standardError.write(Data("Error: \(error.description)\n\(usage)\n".utf8))
+    FileHandle.standardError.write(Data("Error: \(error.description)\n\(usage)\nSee 'sqopt-bench --help'.\n".utf8))
     exit(2)
 } catch {
     FileHandle.standardError.write(Data("Error: \(error)\n".utf8))

@@ -26,7 +26,7 @@ struct QuantizeONNXTests {
         var quantized: QuantizeReport?
         if let options {
             quantized = try W8A8Quantizer(options: options).run(on: model.graph, statistics: stats)
-            try OpsetRaise.raise(model)
+            _ = try UpgradeOpset(options: PassOptions().setting(UpgradeOpset.to, Quantize.opset)).run(on: model, context: PassContext())
         }
         try Verifier().verify(model)
         let path = dir + "/\(name).onnx"

@@ -18,7 +18,7 @@ import Testing
 }
 
 /// x → LayerNormalization(γ, β) → {q, k, v} MatMuls; optionally the LN output also feeds a
-/// residual Add (post-LN BERT).
+/// residual Add (post-LN BERT). The MatMuls are graph outputs, so tests include output heads.
 private func layerNormGraph(residual: Bool) -> SQTestGraph {
     let b = SQTestGraph()
     let x = b.input("x", [.symbolic("t"), .known(4)])
@@ -42,23 +42,25 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
 @Suite struct SmoothQuantSmoothTests {
     @Test func layerNormGroupFoldsIntoGammaAndBeta() throws {
         let b = layerNormGraph(residual: false)
-        let groups = SmoothGroupFinder.groups(in: b.graph)
+        let groups = SmoothGroupFinder.groups(in: b.graph, includeHeads: true)
         #expect(groups.count == 1)
         #expect(groups[0].layers.map(\.node.name) == ["q", "k", "v"])
         guard case .layerNorm(let ln)? = groups[0].foldTarget else { Issue.record("expected a LayerNorm fold"); return }
         #expect(ln.name == "ln")
 
         let oldWeights = groups[0].layers.map { $0.weightTensor.elements(as: Float.self) }
+        let originalGamma = b.graph.initializers.first { $0.name == "gamma" }
         let expected = Smoother.factors(for: groups[0], stats: sqStatistics(rows: [[8, 1, 0, 2], [-8, -1, 0, -2]]), alpha: 0.5)
         var s = stats(for: b.graph, ["ln_output": [8, 1, 0, 2]])
-        let (reports, skipped) = try Smoother(alpha: 0.5).run(on: b.graph, statistics: &s)
+        let (reports, skipped) = try Smoother(alpha: 0.5, includeHeads: true).run(on: b.graph, statistics: &s)
         #expect(skipped.isEmpty)
         #expect(reports.count == 1 && reports[0].foldedInto == "ln" && reports[0].mulNode == nil)
         #expect(expected[2] == 1)  // dead channel
         let node = try b.the("ln")
         #expect(sqFloats(node.input(1)) == zip([1, 2, 3, 4] as [Float], expected).map { $0 / $1 })
         #expect(sqFloats(node.input(2)) == zip([0.5, -0.5, 0.25, 0] as [Float], expected).map { $0 / $1 })
-        #expect(sqFloats(b.graph.initializers.first { $0.name == "gamma" }) == [1, 2, 3, 4])  // original untouched
+        #expect(sqFloats(originalGamma) == [1, 2, 3, 4])  // the original tensor is untouched...
+        #expect(!b.graph.initializers.contains { $0.name == "gamma" })  // ...and, unused, dropped
         for (i, name) in ["q", "k", "v"].enumerated() {
             let w = sqFloats(try b.the(name).input(1))
             for k in 0..<4 { for n in 0..<3 { #expect(w[k * 3 + n] == oldWeights[i][k * 3 + n] * expected[k]) } }
@@ -70,7 +72,7 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
     @Test func postLayerNormGetsOneSharedMul() throws {
         let b = layerNormGraph(residual: true)
         var s = stats(for: b.graph, ["ln_output": [8, 1, 0.5, 2]])
-        let (reports, _) = try Smoother(alpha: 0.5).run(on: b.graph, statistics: &s)
+        let (reports, _) = try Smoother(alpha: 0.5, includeHeads: true).run(on: b.graph, statistics: &s)
         #expect(reports.count == 1)
         let report = try #require(reports.first)
         #expect(report.foldedInto == nil)
@@ -100,7 +102,7 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
         b.output(b.op("MatMul", "gate", [y, b.constant("wg", shape: [2, 2], [1, 2, 3, 4])]))
         b.output(b.op("MatMul", "up", [y, b.constant("wu", shape: [2, 2], [4, 1, 1, 1])]))
         var s = stats(for: b.graph, ["gamma_mul_output": [4, 1]])
-        let (reports, _) = try Smoother(alpha: 0.5).run(on: b.graph, statistics: &s)
+        let (reports, _) = try Smoother(alpha: 0.5, includeHeads: true).run(on: b.graph, statistics: &s)
         #expect(reports.first?.foldedInto == "gamma_mul")
         // s_j = sqrt(ax_j) / sqrt(max over both weights of |row j|): row 0 -> 4, row 1 -> 4.
         #expect(sqFloats(try b.the("gamma_mul").input(0)) == [2 / 1, 3 / 0.5])
@@ -113,13 +115,13 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
         let scaled = b.op("Mul", "gamma_mul", [x, b.constant("gamma", shape: [2], [2, 2])])
         let shifted = b.op("Add", "beta_add", [scaled, b.constant("beta", shape: [1, 2], [1, -1])])
         b.output(b.op("MatMul", "fc1", [shifted, b.constant("w", shape: [2, 1], [1, 1])]))
-        let groups = SmoothGroupFinder.groups(in: b.graph)
+        let groups = SmoothGroupFinder.groups(in: b.graph, includeHeads: true)
         guard case .scaleShift(let mul, 1, let add, 1)? = groups.first?.foldTarget else {
             Issue.record("expected a Mul+Add fold, got \(String(describing: groups.first?.foldTarget))"); return
         }
         #expect(mul.name == "gamma_mul" && add.name == "beta_add")
         var s = stats(for: b.graph, ["beta_add_output": [4, 1]])
-        _ = try Smoother(alpha: 0.5).run(on: b.graph, statistics: &s)
+        _ = try Smoother(alpha: 0.5, includeHeads: true).run(on: b.graph, statistics: &s)
         #expect(sqFloats(try b.the("gamma_mul").input(1)) == [1, 2])   // s = [2, 1]
         #expect(sqFloats(try b.the("beta_add").input(1)) == [0.5, -1])
         #expect(try b.the("beta_add").input(1)?.constant?.shape == [1, 2])
@@ -145,12 +147,12 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
             return b
         }
         let norms = graph()
-        #expect(SmoothGroupFinder.groups(in: norms.graph, scope: .norms).isEmpty)
+        #expect(SmoothGroupFinder.groups(in: norms.graph, scope: .norms, includeHeads: true).isEmpty)
         let all = graph()
-        let groups = SmoothGroupFinder.groups(in: all.graph, scope: .all)
+        let groups = SmoothGroupFinder.groups(in: all.graph, scope: .all, includeHeads: true)
         #expect(groups.count == 1 && groups[0].foldTarget == nil && !groups[0].isNormOutput)
         var s = stats(for: all.graph, ["relu_output": [9, 1]])
-        let (reports, _) = try Smoother(alpha: 0.5, scope: .all).run(on: all.graph, statistics: &s)
+        let (reports, _) = try Smoother(alpha: 0.5, scope: .all, includeHeads: true).run(on: all.graph, statistics: &s)
         #expect(reports.first?.mulNode != nil)
     }
 
@@ -163,7 +165,7 @@ private func stats(for graph: Graph, _ entries: [String: [Float]]) -> Calibratio
         b.output(b.op("MatMul", "a", [y1, w]))
         b.output(b.op("MatMul", "b", [y2, w]))
         var s = stats(for: b.graph, ["ln1_output": [4, 4]])
-        let (reports, skipped) = try Smoother(alpha: 0.5).run(on: b.graph, statistics: &s)
+        let (reports, skipped) = try Smoother(alpha: 0.5, includeHeads: true).run(on: b.graph, statistics: &s)
         #expect(reports.map(\.activation) == ["ln1_output"])
         #expect(skipped.map(\.activation) == ["ln2_output"])
         #expect(sqFloats(w) == [1, 2, 3, 4])

@@ -98,3 +98,15 @@ public func isActivationMatMul(_ node: Node) -> Bool {
     guard node.isOp("MatMul"), let a = node.input(0), let b = node.input(1) else { return false }
     return a.constant == nil && b.constant == nil
 }
+
+extension Graph {
+    /// Removes those of `replaced` that are initializers no longer used by any node (and not
+    /// graph inputs or outputs): the constants a rewrite just swapped out. Other dead values are
+    /// left to `dce`.
+    func dropReplacedInitializers(_ replaced: [Value]) {
+        let candidates = Set(replaced.filter { !$0.hasUses }.map(ObjectIdentifier.init))
+        guard !candidates.isEmpty else { return }
+        let kept = Set((inputs + outputs).map(ObjectIdentifier.init))
+        initializers.removeAll { candidates.contains(ObjectIdentifier($0)) && !kept.contains(ObjectIdentifier($0)) }
+    }
+}

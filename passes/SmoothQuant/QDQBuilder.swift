@@ -32,6 +32,14 @@ public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
 final class QDQBuilder {
     let graph: Graph
     private var constants: [String: Value] = [:]
+    /// Dequantized weights already built, by weight value and granularity (a weight shared
+    /// by several linears is quantized once).
+    private var weights: [WeightKey: Value] = [:]
+
+    private struct WeightKey: Hashable {
+        let weight: ObjectIdentifier
+        let perChannel: Bool
+    }
 
     init(graph: Graph) {
         self.graph = graph
@@ -52,7 +60,10 @@ final class QDQBuilder {
     }
 
     /// `DequantizeLinear(int8 W, Δ, 0)` for a linear layer's weight; returns the float output.
+    /// Call in node order: a weight shared with an earlier linear reuses its DequantizeLinear.
     func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool) -> Value {
+        let key = WeightKey(weight: ObjectIdentifier(layer.weight), perChannel: perChannel)
+        if let existing = weights[key] { return existing }
         let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel)
         let base = layer.weight.name
         let q = graph.addInitializer(values, name: base + "_quantized")
@@ -67,9 +78,10 @@ final class QDQBuilder {
         }
         let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
                                 inputs: [q, s, zp], attributes: attributes, before: layer.node)
-        let out = dq.output(0)
-        out?.type = TensorType(.float, shape: layer.weightTensor.shape)
-        return out ?? layer.weight
+        guard let out = dq.output(0) else { return layer.weight }
+        out.type = TensorType(.float, shape: layer.weightTensor.shape)
+        weights[key] = out
+        return out
     }
 
     /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ output.

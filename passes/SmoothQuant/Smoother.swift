@@ -39,9 +39,10 @@ public struct Smoother {
     /// Optional per-group α choice; returns nil to use `alpha`.
     public var alphaForGroup: ((SmoothGroup, ActivationStatistics) throws -> Double?)?
 
-    public init(alpha: Double = 0.5, scope: SmoothScope = .norms) {
+    public init(alpha: Double = 0.5, scope: SmoothScope = .norms, includeHeads: Bool = false) {
         self.alpha = alpha
         self.scope = scope
+        self.includeHeads = includeHeads
     }
 
     /// Smooths `graph` in place. Groups without per-channel statistics are skipped and
@@ -87,6 +88,7 @@ public struct Smoother {
             let w = graph.addInitializer(layer.weightScalingInputChannels(by: s), name: layer.weight.name + "_smoothed")
             layer.node.setInput(1, w)
         }
+        graph.dropReplacedInitializers(group.layers.map(\.weight))
 
         if let target = group.foldTarget {
             try fold(target, dividingBy: s, in: graph)
@@ -134,6 +136,7 @@ public struct Smoother {
             }
         }
         node.setInput(index, graph.addInitializer(scaled, name: v.name + "_smoothed"))
+        graph.dropReplacedInitializers([v])
     }
 
     private func firstNode(of candidates: [Node], in graph: Graph) -> Node? {

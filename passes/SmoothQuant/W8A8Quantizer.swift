@@ -50,7 +50,7 @@ public struct QuantizeReport: Codable, Sendable, Equatable {
 
 /// Rewrites a graph into W8A8 QDQ form (see `QDQBuilder` for the encodings). Needs
 /// calibration statistics for O3; O1/O2 compute scales in the graph. The caller raises the
-/// model's opset to ≥ 21 (`OpsetRaise`).
+/// model's opset to ≥ 21 (the `quantize` pass runs `upgrade-opset`).
 public struct W8A8Quantizer {
     public var options: QuantizeOptions
 
@@ -105,6 +105,7 @@ public struct W8A8Quantizer {
         for layer in linears {
             layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel))
         }
+        graph.dropReplacedInitializers(linears.map(\.weight))
         var shared: [SharedKey: Value] = [:]
         let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
         var firstConsumer: [SharedKey: Node] = [:]

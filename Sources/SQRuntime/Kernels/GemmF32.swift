@@ -57,7 +57,7 @@ public final class PackedFloat32Weights: @unchecked Sendable {
 ///   - out: `[m, n]` row-major, at least m·n elements; must not overlap `a` or `bias`.
 ///   - bias: n values added to every row, or nil.
 ///   - accumulate: add to the existing contents of `out` instead of overwriting.
-///   - threads: upper bound on threads; small problems (< ≈ 0.5 ms per thread) run on the
+///   - threads: upper bound on threads; small problems (< ≈ 20 µs of work per thread) run on the
 ///     calling thread only. The result is bit-identical for any thread count.
 /// - Throws: `KernelError` when a buffer is too small.
 public func gemmF32(a: UnsafeBufferPointer<Float>, m: Int, b: PackedFloat32Weights,

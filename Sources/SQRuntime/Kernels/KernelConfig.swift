@@ -94,6 +94,8 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
 /// Collects failures (non-zero C status) of the pieces of one call.
 final class KernelStatus: Sendable {
     private let failures = Atomic<Int>(0)
+
+    /// Notes the return value of one C kernel call (0 = success).
     func record(_ status: Int32) {
         if status != 0 { failures.add(1, ordering: .relaxed) }
     }
@@ -164,12 +166,14 @@ struct GemmPartition {
 /// costs ≈ 1 µs, waking a Dispatch worker ≈ 40–50 µs.
 let minSecondsPerThread = SpinPool.shared != nil ? 20e-6 : 500e-6
 
+/// Throws unless a buffer holds at least `expected` elements.
 func checkCount(_ what: String, _ actual: Int, _ expected: Int) throws {
     if actual < expected {
         throw KernelError.bufferSize(what: what, expected: expected, actual: actual)
     }
 }
 
+/// Throws if any named dimension is negative.
 func checkDimensions(_ dims: (String, Int)...) throws {
     for (name, value) in dims where value < 0 {
         throw KernelError.invalidArgument("\(name) = \(value) is negative")

@@ -16,6 +16,9 @@ struct SoftmaxKernel: OpKernel {
             let outer = x.shape[..<Swift.min(a, x.rank)].reduce(1, *)
             let n = flattenTail ? x.shape[Swift.min(a, x.rank)...].reduce(1, *) : (x.rank == 0 ? 1 : x.shape[a])
             let inner = flattenTail || x.rank == 0 ? 1 : x.shape[(a + 1)...].reduce(1, *)
+            if x.dtype == .float && inner == 1 && n > 0 {
+                return [try floatSoftmaxRows(x, rows: outer, n: n, log: logarithm, pool)]
+            }
             return [try SoftmaxComputation(x: x, outer: outer, n: n, inner: inner, log: logarithm, pool: pool).dispatch(x.dtype)]
         }
     }

@@ -30,6 +30,7 @@ struct UnaryKernel: OpKernel {
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         try computingHalfInFloat(inputs, pool) { ins in
             let x = try required(ins, 0)
+            if let fast = try fastFloatUnary(op, x, pool) { return [fast] }
             if x.dtype.isFloatingPoint {
                 return [try UnaryFloatComputation(op: op, x: x, pool: pool).dispatch(x.dtype)]
             }

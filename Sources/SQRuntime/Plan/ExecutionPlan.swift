@@ -1,4 +1,5 @@
 import SQIR
+import Synchronization
 
 /// How a plan is built.
 public struct PlanOptions: Sendable {
@@ -10,11 +11,16 @@ public struct PlanOptions: Sendable {
     /// Run `DQ(Q(x)) x DQ(W)` MatMul/Gemm patterns as int8 GEMMs (when the int8 kernels
     /// support the pattern); false keeps the float reference path.
     public var lowerInt8: Bool = true
+    /// Buffers freed during a run are kept (up to this many bytes) for the next run, so
+    /// repeated runs (calibration, benchmarks) do not pay for fresh memory each time.
+    public var bufferCacheBytes: Int = 2 << 30
 
-    public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true) {
+    public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true,
+                bufferCacheBytes: Int = 2 << 30) {
         self.foldConstants = foldConstants
         self.maxTensorBytes = maxTensorBytes
         self.lowerInt8 = lowerInt8
+        self.bufferCacheBytes = bufferCacheBytes
     }
 }
 
@@ -47,6 +53,8 @@ public final class ExecutionPlan: Sendable {
     let outputSlots: [Int]
     let slotNames: [String]
     let producedByNode: [Bool]
+    /// Free buffers left by earlier runs, by byte size.
+    private let bufferCache = Mutex<[Int: [TensorStorage]]>([:])
 
     public convenience init(model: Model, options: PlanOptions = PlanOptions()) throws {
         try self.init(graph: model.graph, opsets: Dictionary(model.opsetImports.map {
@@ -93,8 +101,26 @@ public final class ExecutionPlan: Sendable {
     public func run(
         inputs given: [String: Tensor], observe: Set<String>? = nil, observer: ValueObserver?
     ) throws -> [String: Tensor] {
-        try run(inputs: given, observe: observe, observer: observer,
-                pool: BufferPool(maxTensorBytes: options.maxTensorBytes))
+        let cached = bufferCache.withLock { cache in
+            defer { cache = [:] }
+            return cache
+        }
+        let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
+        defer { keepBuffers(pool.takeFreeBuffers()) }
+        return try run(inputs: given, observe: observe, observer: observer, pool: pool)
+    }
+
+    /// Returns a run's free buffers to the cache, within `options.bufferCacheBytes`.
+    private func keepBuffers(_ buffers: [Int: [TensorStorage]]) {
+        bufferCache.withLock { cache in
+            var total = cache.reduce(0) { $0 + $1.key * $1.value.count }
+            for (size, list) in buffers.sorted(by: { $0.key > $1.key }) {
+                for storage in list where total + size <= options.bufferCacheBytes {
+                    cache[size, default: []].append(storage)
+                    total += size
+                }
+            }
+        }
     }
 
     /// The run itself, with the buffer pool passed in (tests read its reuse counters).

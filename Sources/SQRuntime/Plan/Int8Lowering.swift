@@ -1,13 +1,151 @@
 import SQIR
 
-/// Finds `DQ(Q(x)) x DQ(W)` patterns around MatMul/Gemm that run as one int8 kernel.
-/// (Placeholder until the int8 GEMM API lands: matches nothing, so every node runs on
-/// the float reference path.)
+/// Finds the QDQ patterns of W8A8 models and turns each into one int8 kernel:
+///
+///     x ─ QuantizeLinear ─ DequantizeLinear ─┐
+///                                            MatMul / Gemm (+ C)  ->  Int8LinearKernel(x, scale)
+///     W_int8 ─ DequantizeLinear ─────────────┘
+///
+/// - activations: symmetric int8 (zero point absent or 0, int8 output), the same scale
+///   value on Q and DQ; per tensor (O3 constant or O2 computed) or per row (opset-21
+///   blocked, `axis = -1`, `block_size = K`, as O1 writes it);
+/// - weights: a constant int8 matrix, zero point 0, per tensor or per output channel;
+/// - Gemm: transA = 0, alpha = beta = 1, C absent or a constant bias of N values;
+/// - attention MatMuls with both operands activations in QDQ run as a batched int8 GEMM.
+///
+/// The Q and DQ nodes are skipped when nothing else reads their outputs (their values are
+/// then not observable); the scale computation (O1/O2) still runs as ordinary nodes.
 struct Int8Lowering {
-    /// Nodes whose work the fused kernels do (skipped by the plan).
+    struct Fusion {
+        let kernel: any OpKernel
+        let inputs: [Value?]
+    }
+
+    /// Nodes whose work the fused kernels do.
     private(set) var absorbed: Set<ObjectIdentifier> = []
+    private var fusions: [ObjectIdentifier: Fusion] = [:]
 
-    init(graph: Graph, live: Set<ObjectIdentifier>) {}
+    init(graph: Graph, live: Set<ObjectIdentifier>) {
+        var candidates: [ObjectIdentifier: Node] = [:]
+        var fusedUses = Set<ObjectIdentifier>()
+        for node in graph.nodes where live.contains(ObjectIdentifier(node)) {
+            guard let (fusion, replaced) = Self.match(node) else { continue }
+            fusions[ObjectIdentifier(node)] = fusion
+            fusedUses.insert(ObjectIdentifier(node))
+            for n in replaced { candidates[ObjectIdentifier(n)] = n }
+        }
+        // A replaced Q/DQ node is skipped only if every reader of its outputs is fused or
+        // skipped itself (repeat until stable: a kept DQ keeps its Q).
+        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        var skipped = Set(candidates.keys)
+        var changed = true
+        while changed {
+            changed = false
+            for (id, node) in candidates where skipped.contains(id) {
+                let external = node.outputs.contains { out in
+                    guard let out else { return false }
+                    if graphOutputs.contains(ObjectIdentifier(out)) { return true }
+                    return out.uses.contains { use in
+                        let user = ObjectIdentifier(use.node)
+                        return !fusedUses.contains(user) && !skipped.contains(user) && live.contains(user)
+                    }
+                }
+                if external {
+                    skipped.remove(id)
+                    changed = true
+                }
+            }
+        }
+        absorbed = skipped
+    }
 
-    func fusion(for node: Node) -> (any OpKernel)? { nil }
+    func fusion(for node: Node) -> Fusion? { fusions[ObjectIdentifier(node)] }
+
+    // MARK: matching
+
+    private static func match(_ node: Node) -> (Fusion, [Node])? {
+        if node.isOp("MatMul") {
+            guard let a = node.input(0), let b = node.input(1), let x = activation(a) else { return nil }
+            if let w = weight(b, outputAxis: 1) {
+                guard let kernel = try? Int8LinearKernel(activation: x.parameters, weight: w.tensor, scales: w.scales,
+                                                         transposed: false, bias: nil) else { return nil }
+                return (Fusion(kernel: kernel, inputs: [x.input, x.scale]), [x.dq, x.q, w.dq])
+            }
+            if let y = activation(b) {
+                let kernel = Int8BatchedMatMulKernel(a: x.parameters, b: y.parameters)
+                return (Fusion(kernel: kernel, inputs: [x.input, x.scale, y.input, y.scale]), [x.dq, x.q, y.dq, y.q])
+            }
+            return nil
+        }
+        if node.isOp("Gemm") {
+            guard (node.int("transA") ?? 0) == 0, (node.float("alpha") ?? 1) == 1, (node.float("beta") ?? 1) == 1,
+                  let a = node.input(0), let b = node.input(1), let x = activation(a) else { return nil }
+            let transB = (node.int("transB") ?? 0) != 0
+            guard let w = weight(b, outputAxis: transB ? 0 : 1) else { return nil }
+            var bias: [Float]?
+            if let c = node.input(2) {
+                let n = transB ? w.tensor.shape[0] : w.tensor.shape[1]
+                guard let t = constantTensor(c), t.dtype == .float, t.count == n, t.rank <= 1 || t.shape == [1, n] else { return nil }
+                bias = t.elements(as: Float.self)
+            }
+            guard let kernel = try? Int8LinearKernel(activation: x.parameters, weight: w.tensor, scales: w.scales,
+                                                     transposed: transB, bias: bias) else { return nil }
+            return (Fusion(kernel: kernel, inputs: [x.input, x.scale]), [x.dq, x.q, w.dq])
+        }
+        return nil
+    }
+
+    /// `DequantizeLinear(QuantizeLinear(x, s [, 0]), s [, 0])`, symmetric int8.
+    private static func activation(_ value: Value) -> (input: Value, scale: Value, parameters: ActivationQDQ, q: Node, dq: Node)? {
+        guard let dq = value.producer, dq.isOp("DequantizeLinear"),
+              let quantized = dq.input(0), let q = quantized.producer, q.isOp("QuantizeLinear"),
+              let x = q.input(0), let scale = q.input(1), let dqScale = dq.input(1) else { return nil }
+        guard sameValue(scale, dqScale) else { return nil }
+        for zp in [q.input(2), dq.input(2)] {
+            guard let zp else { continue }
+            guard let t = constantTensor(zp), t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
+        }
+        let outputType: DType? = q.input(2).flatMap { constantTensor($0)?.dtype }
+            ?? q.int("output_dtype").flatMap { DType(rawValue: Int32(truncatingIfNeeded: $0)) }
+        guard outputType == .int8 else { return nil }
+        let axis = q.int("axis") ?? 1, block = q.int("block_size") ?? 0
+        guard (dq.int("axis") ?? 1) == axis, (dq.int("block_size") ?? 0) == block, (q.int("saturate") ?? 1) == 1 else { return nil }
+        if block == 0, let s = constantTensor(scale), s.count != 1 { return nil }  // per-axis activations
+        return (x, scale, ActivationQDQ(axis: axis, blockSize: block), q, dq)
+    }
+
+    /// `DequantizeLinear(W_int8, s [, 0])` of a constant 2-D weight, per tensor or per
+    /// output channel (`outputAxis` of the stored layout).
+    private static func weight(_ value: Value, outputAxis: Int) -> (tensor: Tensor, scales: [Float], dq: Node)? {
+        guard let dq = value.producer, dq.isOp("DequantizeLinear"), (dq.int("block_size") ?? 0) == 0,
+              let wValue = dq.input(0), let w = constantTensor(wValue), w.dtype == .int8, w.rank == 2,
+              let sValue = dq.input(1), let s = constantTensor(sValue), s.dtype == .float else { return nil }
+        if let zp = dq.input(2) {
+            guard let t = constantTensor(zp), t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
+        }
+        if s.count != 1 {
+            let axis = dq.int("axis") ?? 1
+            guard s.rank == 1, axis == outputAxis || axis == outputAxis - 2, s.count == w.shape[outputAxis] else { return nil }
+        }
+        return (w, s.elements(as: Float.self), dq)
+    }
+
+    /// Constant data of an initializer or a Constant node's output.
+    private static func constantTensor(_ value: Value) -> Tensor? {
+        if let t = value.constant { return t }
+        if let p = value.producer, p.isOp("Constant"), p.inputs.isEmpty { return p[attribute: "value"]?.tensor }
+        return nil
+    }
+
+    private static func sameValue(_ a: Value, _ b: Value) -> Bool {
+        if a === b { return true }
+        guard let x = constantTensor(a), let y = constantTensor(b) else { return false }
+        return x.isIdentical(to: y)
+    }
+}
+
+/// How an activation operand was quantized (the QuantizeLinear attributes).
+struct ActivationQDQ: Sendable {
+    let axis: Int
+    let blockSize: Int
 }

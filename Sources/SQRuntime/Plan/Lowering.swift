@@ -88,10 +88,11 @@ struct Lowering {
         return live
     }
 
-    private mutating func lower(_ node: Node, fused: (any OpKernel)?) throws {
+    private mutating func lower(_ node: Node, fused fusion: Int8Lowering.Fusion?) throws {
         let location = IRError.describe(node)
+        let fused = fusion?.kernel
         var inputSlots: [Int?] = []
-        for value in node.inputs {
+        for value in fusion?.inputs ?? node.inputs {
             guard let value else { inputSlots.append(nil); continue }
             guard let s = slotOf[ObjectIdentifier(value)] else {
                 throw IRError(node: node, reason: "input '\(value.name)' is not defined in the graph")

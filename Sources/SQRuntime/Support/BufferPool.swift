@@ -13,8 +13,15 @@ final class BufferPool {
     private(set) var reuseCount = 0
     private(set) var allocationCount = 0
 
-    init(maxTensorBytes: Int) {
+    init(maxTensorBytes: Int, reusing buffers: [Int: [TensorStorage]] = [:]) {
         self.maxTensorBytes = maxTensorBytes
+        self.free = buffers
+    }
+
+    /// Hands the free buffers over (to keep them for the next run).
+    func takeFreeBuffers() -> [Int: [TensorStorage]] {
+        defer { free = [:] }
+        return free
     }
 
     func storage(byteCount: Int) throws -> TensorStorage {

@@ -198,6 +198,7 @@ protocol NumericComputation {
 
 extension NumericComputation {
     /// Runs for the storage type of `dtype`; float16/bfloat16 must be widened first.
+    @inline(__always)
     func dispatch(_ dtype: DType) throws -> Output {
         switch dtype {
         case .float: return try run(Float.self)
@@ -222,6 +223,7 @@ protocol FloatComputation {
 }
 
 extension FloatComputation {
+    @inline(__always)
     func dispatch(_ dtype: DType) throws -> Output {
         switch dtype {
         case .float: return try run(Float.self)
@@ -238,6 +240,7 @@ protocol IntegerComputation {
 }
 
 extension IntegerComputation {
+    @inline(__always)
     func dispatch(_ dtype: DType) throws -> Output {
         switch dtype {
         case .int8: return try run(Int8.self)
@@ -261,6 +264,7 @@ protocol BitPatternComputation {
 }
 
 extension BitPatternComputation {
+    @inline(__always)
     func dispatch(_ dtype: DType) throws -> Output {
         switch dtype.byteSize {
         case 1: return try run(UInt8.self)

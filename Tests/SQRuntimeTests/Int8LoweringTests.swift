@@ -1,0 +1,168 @@
+import SQIR
+@testable import SQRuntime
+import Testing
+
+/// The int8 lowering of QDQ MatMul/Gemm patterns (as the quantize pass writes them at
+/// O1/O2/O3) against the same graph run node by node (QuantizeLinear, DequantizeLinear and
+/// a float MatMul, which the ONNX backend tests check): the results agree to float
+/// rounding, and the fused plan runs fewer kernels.
+@Suite struct Int8LoweringTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state ^ (state >> 31)
+        }
+    }
+
+    enum Policy { case O1, O2, O3 }
+
+    let k = 48, n = 40
+    var rng = Generator(state: 7)
+
+    mutating func randomFloats(_ count: Int, _ range: ClosedRange<Float>) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &rng) }
+    }
+
+    /// x → Q → DQ with the policy's scale; returns the DQ output.
+    static func qdq(_ g: TestGraph, _ x: Value, _ policy: Policy, axis: Int = -1, block: Int, name: String) -> Value {
+        let zp = g.constant("\(name)_zp", Tensor(scalar: Int8(0)))
+        let scale: Value
+        switch policy {
+        case .O3:
+            scale = g.constant("\(name)_scale", Tensor(scalar: Float(0.021)))
+        case .O2, .O1:
+            let absolute = g.op("Abs", [x], name: "\(name)/Abs")
+            var reduceInputs: [Value?] = [absolute]
+            if policy == .O1 { reduceInputs.append(g.constant("\(name)_axes", int64s([1], [Int64(axis)]))) }
+            let reduced = g.op("ReduceMax", reduceInputs, name: "\(name)/ReduceMax",
+                               attributes: [Attribute("keepdims", .int(policy == .O1 ? 1 : 0))])
+            let divided = g.op("Div", [reduced, g.constant("\(name)_127", Tensor(scalar: Float(127)))], name: "\(name)/Div")
+            scale = g.op("Max", [divided, g.constant("\(name)_tiny", Tensor(scalar: Float.leastNormalMagnitude))], name: "\(name)/Max")
+        }
+        if policy == .O1 {
+            let attributes = [Attribute("axis", .int(axis)), Attribute("block_size", .int(block))]
+            let q = g.op("QuantizeLinear", [x, scale], name: "\(name)/Q",
+                         attributes: attributes + [Attribute("output_dtype", .int(Int(DType.int8.rawValue)))])
+            return g.op("DequantizeLinear", [q, scale], name: "\(name)/DQ", attributes: attributes)
+        }
+        let q = g.op("QuantizeLinear", [x, scale, zp], name: "\(name)/Q")
+        return g.op("DequantizeLinear", [q, scale, zp], name: "\(name)/DQ")
+    }
+
+    mutating func weight(_ g: TestGraph, perChannel: Bool, transposed: Bool) -> Value {
+        let shape = transposed ? [n, k] : [k, n]
+        let values = (0..<(k * n)).map { _ in Int8.random(in: -127...127, using: &rng) }
+        let w = g.constant("w", Tensor(shape: shape, values: values))
+        let scales = perChannel ? randomFloats(n, 0.001...0.01) : [0.004]
+        let s = g.constant("w_scale", perChannel ? floats([n], scales) : Tensor(scalar: scales[0]))
+        let zp = perChannel ? Tensor.zeros(.int8, shape: [n]) : Tensor(scalar: Int8(0))
+        return g.op("DequantizeLinear", [w, s, g.constant("w_zp", zp)], name: "w/DQ",
+                    attributes: [Attribute("axis", .int(transposed ? 0 : 1))])
+    }
+
+    /// Runs `g` with and without the int8 lowering; returns the worst relative difference
+    /// and the two step counts.
+    static func compare(_ g: TestGraph, _ inputs: [String: Tensor]) throws -> (error: Double, fused: Int, reference: Int) {
+        let fused = try g.plan(opset: 21)
+        let reference = try g.plan(opset: 21, options: PlanOptions(lowerInt8: false))
+        let a = try fused.run(inputs: inputs), b = try reference.run(inputs: inputs)
+        var worst = 0.0
+        for (name, want) in b {
+            let got = try #require(a[name])
+            #expect(got.shape == want.shape)
+            let x = got.elements(as: Float.self), y = want.elements(as: Float.self)
+            let scale = Double(y.map { abs($0) }.max() ?? 1)
+            for i in 0..<y.count { worst = max(worst, Double(abs(x[i] - y[i])) / max(scale, 1e-30)) }
+        }
+        return (worst, fused.stepCount, reference.stepCount)
+    }
+
+    @Test(arguments: [Policy.O1, .O2, .O3], [false, true])
+    mutating func linearMatMul(policy: Policy, perChannel: Bool) throws {
+        let g = TestGraph()
+        let x = g.input("x", .float, [.symbolic("batch"), .symbolic("seq"), .known(k)])
+        let xq = Self.qdq(g, x, policy, block: k, name: "x")
+        g.output(g.op("MatMul", [xq, weight(g, perChannel: perChannel, transposed: false)], name: "linear"))
+        let input = floats([2, 5, k], randomFloats(2 * 5 * k, -2...2))
+        let (error, fused, reference) = try Self.compare(g, ["x": input])
+        #expect(error < 1e-5, "\(policy) per-channel \(perChannel): relative error \(error)")
+        #expect(fused == reference - 2, "Q and DQ are absorbed (\(fused) vs \(reference) steps)")
+    }
+
+    @Test mutating func gemmWithBias() throws {
+        let g = TestGraph()
+        let x = g.input("x", .float, [.symbolic("rows"), .known(k)])
+        let xq = Self.qdq(g, x, .O1, block: k, name: "x")
+        let bias = g.constant("bias", floats([n], randomFloats(n, -1...1)))
+        g.output(g.op("Gemm", [xq, weight(g, perChannel: true, transposed: true), bias], name: "gemm",
+                      attributes: [Attribute("transB", .int(1))]))
+        let (error, fused, reference) = try Self.compare(g, ["x": floats([7, k], randomFloats(7 * k, -3...3))])
+        #expect(error < 1e-5)
+        #expect(fused == reference - 2)
+    }
+
+    @Test(arguments: [Policy.O1, .O2, .O3])
+    mutating func attentionMatMul(policy: Policy) throws {
+        // scores = Q·Kᵀ with Kᵀ [b, h, d, t]: A per row, B per column under O1.
+        let g = TestGraph()
+        let q = g.input("q", .float, [.known(2), .known(3), .symbolic("t"), .known(16)])
+        let kT = g.input("kT", .float, [.known(2), .known(3), .known(16), .symbolic("t")])
+        let qq = Self.qdq(g, q, policy, axis: -1, block: 16, name: "q")
+        let kq = Self.qdq(g, kT, policy, axis: -2, block: 16, name: "k")
+        g.output(g.op("MatMul", [qq, kq], name: "scores"))
+        let inputs = ["q": floats([2, 3, 9, 16], randomFloats(864, -2...2)), "kT": floats([2, 3, 16, 9], randomFloats(864, -2...2))]
+        let (error, fused, reference) = try Self.compare(g, inputs)
+        #expect(error < 1e-5, "\(policy): relative error \(error)")
+        #expect(fused == reference - 4)
+    }
+
+    @Test mutating func sharedQDQStaysWhenAnotherNodeReadsIt() throws {
+        let g = TestGraph()
+        let x = g.input("x", .float, [.known(3), .known(k)])
+        let xq = Self.qdq(g, x, .O3, block: k, name: "x")
+        let y = g.op("MatMul", [xq, weight(g, perChannel: false, transposed: false)], name: "linear")
+        let other = g.op("Relu", [xq], name: "other_reader")
+        g.output(y, other)
+        let (error, fused, reference) = try Self.compare(g, ["x": floats([3, k], randomFloats(3 * k, -1...1))])
+        #expect(error < 1e-5)
+        #expect(fused == reference)  // Q and DQ still run for the Relu; the MatMul is int8
+    }
+
+    @Test mutating func unsupportedScalesFallBack() throws {
+        // A blocked scale whose block is not the whole row: the fused kernel computes the
+        // reference way instead.
+        let g = TestGraph()
+        let x = g.input("x", .float, [.known(4), .known(k)])
+        let xq = Self.qdq(g, x, .O1, block: k / 2, name: "x")
+        g.output(g.op("MatMul", [xq, weight(g, perChannel: false, transposed: false)], name: "linear"))
+        // ReduceMax over the last axis gives one scale per row, but block_size k/2 needs two:
+        // both paths must report the same shape error.
+        let plan = try g.plan(opset: 21)
+        let reference = try g.plan(opset: 21, options: PlanOptions(lowerInt8: false))
+        let input = floats([4, k], randomFloats(4 * k, -1...1))
+        #expect(irError { _ = try plan.run(inputs: ["x": input]) } != nil)
+        #expect(irError { _ = try reference.run(inputs: ["x": input]) } != nil)
+    }
+}
+
+/// Which scale layouts take the int8 path (the rest fall back to the reference).
+@Suite struct Int8ScaleLayoutTests {
+    @Test func rowScalesAcceptPerTensorAndPerRow() {
+        let x = Tensor.zeros(.float, shape: [2, 5, 8])
+        let perRow = ActivationQDQ(axis: -1, blockSize: 8)
+        #expect(rowScales(x, Tensor(scalar: Float(0.5)), ActivationQDQ(axis: 1, blockSize: 0)) == [0.5])
+        #expect(rowScales(x, Tensor.zeros(.float, shape: [2, 5, 1]), perRow)?.count == 10)
+        #expect(rowScales(x, Tensor.zeros(.float, shape: [2, 5, 2]), ActivationQDQ(axis: -1, blockSize: 4)) == nil)
+        #expect(rowScales(x, Tensor.zeros(.float, shape: [2, 1, 8]), ActivationQDQ(axis: -2, blockSize: 5)) == nil)
+        #expect(rowScales(x, Tensor.zeros(.float, shape: [8]), ActivationQDQ(axis: -1, blockSize: 0)) == nil)
+    }
+
+    @Test func columnScalesAcceptPerTensorAndPerColumn() {
+        let kernel = Int8BatchedMatMulKernel(a: ActivationQDQ(axis: -1, blockSize: 16), b: ActivationQDQ(axis: -2, blockSize: 16))
+        let kT = Tensor.zeros(.float, shape: [2, 3, 16, 9])
+        #expect(kernel.columnScales(kT, Tensor(scalar: Float(1))) == [1])
+        #expect(kernel.columnScales(kT, Tensor.zeros(.float, shape: [2, 3, 1, 9]))?.count == 54)
+        #expect(kernel.columnScales(kT, Tensor.zeros(.float, shape: [2, 3, 16, 1])) == nil)
+    }
+}

@@ -1,0 +1,100 @@
+import SQIR
+
+/// `calibrate`: runs the model over calibration samples and records activation statistics.
+///
+/// Matches: every linear layer's input (MatMul/Gemm whose weight is a constant) and both
+/// operands of every attention MatMul (QKᵀ, PV).
+/// Records, per value: per-channel (last axis) min/max, per-tensor min/max/absmax, the dims
+/// seen, and with `percentile` < 100 a histogram of |x| for clipped static scales. Samples may
+/// differ in sequence length; statistics are reduced as samples stream, so memory does not
+/// grow with the number of samples.
+/// Rewrites: nothing (the graph is unchanged); the statistics go into the `PassContext`
+/// (`CalibrationStatisticsKey`) for `smooth` and `quantize`.
+/// Samples: `CalibrationSamplesKey` in the context (the CLI's `--calib DIR`). Without samples,
+/// statistics already in the context (`--load-calib`) are kept; with neither, an error.
+///
+/// Options: `percentile` (default 100: the maximum), `max-samples` (default 0: all), `rows`
+/// (default 64: tokens per linear input kept in memory for `smooth{alpha=auto}`).
+///
+/// ```
+/// // before and after: the same graph; the context gains, e.g.,
+/// //   "/model/layers.0/input_layernorm/Mul_1_output_0": channelMax [...576], absMax 41.5
+/// %y = MatMul(%ln, %w) @q_proj
+/// ```
+public struct Calibrate: Pass {
+    public static let name = "calibrate"
+    public static let summary = "Record activation ranges of linear and attention-MatMul inputs over calibration samples"
+    public static let description = """
+        Runs the interpreter over the calibration samples (--calib DIR) and records, for every \
+        input of a MatMul/Gemm with a constant weight and both operands of attention MatMuls, \
+        per-channel and per-tensor ranges. The graph is unchanged; smooth and quantize read \
+        the statistics from the pass context.
+        """
+
+    static let percentileOption = PassOption("percentile", default: 100.0,
+                                             help: "clip static (O3) scales at this percentile of abs(x) (100 = maximum)")
+    static let maxSamplesOption = PassOption("max-samples", default: 0, help: "use at most this many samples (0 = all)")
+    static let rowsOption = PassOption("rows", default: 64,
+                                       help: "tokens per linear input sampled for smooth{alpha=auto} (0 = none)")
+
+    public static var options: [PassOptionDeclaration] {
+        [percentileOption.declaration, maxSamplesOption.declaration, rowsOption.declaration]
+    }
+    public static var statistics: [PassStatisticDeclaration] {
+        [PassStatisticDeclaration("samples", help: "calibration samples run"),
+         PassStatisticDeclaration("values", help: "values with statistics")]
+    }
+
+    public let percentile: Double
+    public let maxSamples: Int
+    public let rows: Int
+
+    public init(options: PassOptions) throws {
+        percentile = options[Self.percentileOption]
+        maxSamples = options[Self.maxSamplesOption]
+        rows = options[Self.rowsOption]
+        guard percentile > 0 && percentile <= 100 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.percentileOption.name,
+                                                   value: percentile.optionText, expected: "a number in (0, 100]")
+        }
+        guard rows >= 0 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.rowsOption.name,
+                                                   value: rows.optionText, expected: "0 or more")
+        }
+        guard maxSamples >= 0 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.maxSamplesOption.name,
+                                                   value: maxSamples.optionText, expected: "0 or more")
+        }
+    }
+
+    public func run(on model: Model, context: PassContext) throws -> PassResult {
+        guard let samples = context[CalibrationSamplesKey.self] else {
+            if let loaded = context[CalibrationStatisticsKey.self] {
+                context.remark("no calibration samples given; using the \(loaded.values.count) loaded statistics")
+                return .unchanged
+            }
+            throw IRError(file: model.sourcePath, reason: "calibrate needs calibration samples (--calib DIR) or loaded statistics (--load-calib FILE)")
+        }
+        let makeRunner = context[CalibrationRunnerKey.self] ?? InterpreterRunner.make
+        let runner = try makeRunner(model)
+        let calibrator = Calibrator(percentile: percentile < 100 ? percentile : nil,
+                                    maxSamples: maxSamples > 0 ? maxSamples : nil, rowsPerValue: rows)
+        let calibrated = try calibrator.calibrateKeepingRows(graph: model.graph, samples: samples, run: runner,
+                                                             progress: context[CalibrationProgressKey.self])
+        var statistics = calibrated.statistics
+        if rows > 0 { context[CalibrationRowsKey.self] = calibrated.rows }
+        if let existing = context[CalibrationStatisticsKey.self], existing.fingerprint == statistics.fingerprint {
+            try statistics.merge(existing)
+            context.remark("merged with \(existing.samples) sample(s) of statistics already loaded")
+        }
+        let missing = Calibrator.observedValues(in: model.graph).filter { statistics[$0] == nil }
+        for name in missing {
+            context.warning("value '\(name)' was never computed by the interpreter; it has no statistics")
+        }
+        context[CalibrationStatisticsKey.self] = statistics
+        var result = PassResult(changed: false)
+        result.statistics[counter: "samples"] = statistics.samples
+        result.statistics[counter: "values"] = statistics.values.count
+        return result
+    }
+}

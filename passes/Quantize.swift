@@ -1,0 +1,105 @@
+import SQIR
+
+/// `quantize`: W8A8 in the standard QDQ form, at SmoothQuant's levels O1 / O2 / O3.
+///
+/// Matches: every linear layer (MatMul/Gemm whose weight is a constant float matrix) except
+/// the LM head (a linear whose output reaches a graph output through bias / reshape steps
+/// only; `lm-head=true` includes it) and nodes whose name matches `exclude`; with `bmm=true`
+/// also the attention MatMuls (QKᵀ, PV). Norm parameters are never quantized.
+/// Rewrites: symmetric int8, zero point 0, Δ = absmax / 127, round half to even, saturate.
+/// - weights → int8 initializer + `DequantizeLinear` (per tensor, or per output channel with
+///   `axis`, `weights=per-channel`);
+/// - activations → `QuantizeLinear → DequantizeLinear`, one pair per value shared by all its
+///   quantized consumers: O3 a constant scale from calibration; O2 a scale computed in the
+///   graph, `Max(ReduceMax(Abs(x)) / 127, FLT_MIN)`; O1 one scale per token, `[…, T, 1]`,
+///   through opset-21 blocked Q/DQ (`axis=-1`, `block_size=C`; for the Kᵀ-like operand of an
+///   attention MatMul, per column with `axis=-2`). Attention operands whose contracted dim is
+///   dynamic (PV) fall back to per-tensor dynamic under O1.
+/// The model's opset becomes 21 (IR version 10) through `upgrade-opset` when it was lower.
+/// Options: `policy` (O1|O2|O3, default O3), `weights` (per-tensor|per-channel), `bmm`,
+/// `exclude` (regex on node names), `lm-head`.
+///
+/// ```
+/// // before                               // after (O3, per-tensor)
+/// %y = MatMul(%x, %w)                     %x_q = QuantizeLinear(%x, %x_scale, %zp)
+///                                         %x_dq = DequantizeLinear(%x_q, %x_scale, %zp)
+///                                         %w_dq = DequantizeLinear(%w_quantized, %w_scale, %zp)
+///                                         %y = MatMul(%x_dq, %w_dq)
+/// ```
+public struct Quantize: Pass {
+    public static let name = "quantize"
+    public static let summary = "W8A8: int8 weights and activations as QDQ (SmoothQuant O1/O2/O3)"
+    public static let description = """
+        Quantizes every linear layer (and with bmm=true the attention MatMuls) to symmetric \
+        int8 in QDQ form: int8 weights with DequantizeLinear, activations through \
+        QuantizeLinear/DequantizeLinear with static (O3), per-tensor dynamic (O2) or per-token \
+        dynamic (O1) scales. Raises the model to opset 21.
+        """
+
+    static let policyOption = PassOption("policy", default: QuantPolicy.O3,
+                                         help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations")
+    static let weightsOption = PassOption("weights", default: WeightGranularity.perTensor, help: "weight scale granularity")
+    static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
+    static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
+    static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
+
+    public static var options: [PassOptionDeclaration] {
+        [policyOption.declaration, weightsOption.declaration, bmmOption.declaration,
+         excludeOption.declaration, lmHeadOption.declaration]
+    }
+    public static var statistics: [PassStatisticDeclaration] {
+        [PassStatisticDeclaration("linears", help: "linear layers quantized"),
+         PassStatisticDeclaration("bmms", help: "attention MatMuls quantized"),
+         PassStatisticDeclaration("activation-qdq", help: "Q/DQ pairs inserted on activations"),
+         PassStatisticDeclaration("float", help: "MatMul/Gemm left in float")]
+    }
+
+    public let options: QuantizeOptions
+    /// The default-domain opset the written QDQ forms need (blocked Q/DQ, `output_dtype`).
+    public static let opset = 21
+
+    public init(options: PassOptions) throws {
+        let exclude = options[Self.excludeOption]
+        if !exclude.isEmpty {
+            do { _ = try Regex(exclude) } catch {
+                throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.excludeOption.name,
+                                                       value: exclude, expected: "a regular expression")
+            }
+        }
+        self.options = QuantizeOptions(policy: options[Self.policyOption], weights: options[Self.weightsOption],
+                                       bmm: options[Self.bmmOption], exclude: exclude.isEmpty ? nil : exclude,
+                                       lmHead: options[Self.lmHeadOption])
+    }
+
+    public func run(on model: Model, context: PassContext) throws -> PassResult {
+        let statistics = context[CalibrationStatisticsKey.self]
+        if options.policy == .O3 && statistics == nil {
+            throw IRError(file: model.sourcePath, reason: "quantize{policy=O3} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
+        }
+        let graph = model.graph
+        let hasTargets = graph.nodes.contains { LinearLayer($0) != nil || (options.bmm && isActivationMatMul($0)) }
+        if hasTargets && (model.opsetVersion("") ?? 1) < Self.opset {
+            // Upgrade first: upgrade-opset checks every node before changing any, so a model it
+            // refuses is left untouched.
+            let upgrade = try UpgradeOpset(options: PassOptions().setting(UpgradeOpset.to, Self.opset))
+            let upgraded = try upgrade.run(on: model, context: context)
+            context.remark("opset raised to \(Self.opset) for the QDQ forms (\(upgraded.statistics.nodesRewritten) node(s) rewritten by upgrade-opset)")
+        }
+        let report = try W8A8Quantizer(options: options).run(on: graph, statistics: statistics)
+        context[QuantizeReportKey.self] = report
+        for (node, reason) in report.skipped.sorted(by: { $0.key < $1.key }) {
+            context.remark("'\(node)' stays float: \(reason)")
+        }
+        let changed = !report.linears.isEmpty || !report.bmms.isEmpty
+        var result = PassResult(changed: changed)
+        result.statistics[counter: "linears"] = report.linears.count
+        result.statistics[counter: "bmms"] = report.bmms.count
+        result.statistics[counter: "activation-qdq"] = report.activationQDQ
+        result.statistics[counter: "float"] = report.skipped.count
+        result.statistics.nodesRewritten = report.linears.count + report.bmms.count
+        return result
+    }
+}
+
+extension QuantPolicy: PassOptionChoice {}
+extension WeightGranularity: PassOptionChoice {}

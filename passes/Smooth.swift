@@ -1,0 +1,127 @@
+import SQIR
+
+/// `smooth`: SmoothQuant's offline smoothing (Xiao et al. 2022), exact in fp32.
+///
+/// Matches: groups = an activation X and every linear layer (MatMul/Gemm with a constant
+/// weight) reading it — q/k/v together, gate/up together, fc1, fused QKV. With `scope=norms`
+/// (default) only groups whose X comes out of a normalization (LayerNormalization,
+/// RMSNormalization, SimplifiedLayerNormalization, or a decomposed norm's per-channel
+/// `Mul(γ)` / `Add(Mul(·, γ), β)` tail); `scope=all` takes every linear input. Groups made only
+/// of the LM head are skipped (it stays float) unless `lm-head=true`.
+/// Rewrites: per channel j, `s_j = max|X_j|^α / max(max|W_j|, 1e-5)^(1−α)` (≥ 1e-5; 1 for
+/// dead channels), with max|W_j| over every weight of the group. Weight input channel j ← ×s_j
+/// (new initializers). `1/s` folds into the producer's γ (and β) when every consumer of X is
+/// one of the group's linears; otherwise one `Mul(X, 1/s)` is inserted for the group (post-LN
+/// BERT: the norm output also feeds the residual Add). The statistics of the smoothed value
+/// are divided by s in the context, so `quantize` needs no recalibration.
+/// Options: `alpha` (0…1, default 0.5; `auto` searches 0.30…0.90 per group for the smallest
+/// fake-quantized output error on the rows calibrate sampled), `scope` (norms|all), `lm-head`
+/// (bool), `policy` / `weights` (the quantization `alpha=auto` optimizes for).
+///
+/// ```
+/// // before                                         // after (fold)
+/// %n = LayerNormalization(%x, %g, %b)               %n = LayerNormalization(%x, %g_smoothed, %b_smoothed)
+/// %q = MatMul(%n, %wq)                              %q = MatMul(%n, %wq_smoothed)
+/// %k = MatMul(%n, %wk)                              %k = MatMul(%n, %wk_smoothed)
+/// // post-LN (the norm output also feeds Add): no fold, one shared Mul
+/// %n = LayerNormalization(%x, %g, %b)               %n_smooth = Mul(%n, %n_smooth_scale)
+/// %q = MatMul(%n, %wq)                              %q = MatMul(%n_smooth, %wq_smoothed)
+/// %r = Add(%n, %attn)                               %r = Add(%n, %attn)
+/// ```
+public struct Smooth: Pass {
+    public static let name = "smooth"
+    public static let summary = "SmoothQuant: migrate activation outliers into the weights (exact in fp32)"
+    public static let description = """
+        Computes one smoothing factor per input channel for every group of linears reading \
+        one activation, scales the weights' input channels by it and divides the activation \
+        by it: folded into the producing norm when every consumer is smoothed, else through \
+        an inserted Mul. Needs calibration statistics (calibrate or --load-calib).
+        """
+
+    static let alphaOption = PassOption("alpha", default: SmoothAlpha.value(0.5),
+                                        help: "migration strength α in [0, 1], or auto (search per group)")
+    static let scopeOption = PassOption("scope", default: SmoothScope.norms,
+                                        help: "norms: linears after a normalization; all: every linear")
+    static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
+    static let policyOption = PassOption("policy", default: QuantPolicy.O3,
+                                         help: "with alpha=auto: the activation quantization to optimize for")
+    static let weightsOption = PassOption("weights", default: WeightGranularity.perTensor,
+                                          help: "with alpha=auto: the weight quantization to optimize for")
+
+    public static var options: [PassOptionDeclaration] {
+        [alphaOption.declaration, scopeOption.declaration, lmHeadOption.declaration,
+         policyOption.declaration, weightsOption.declaration]
+    }
+    public static var statistics: [PassStatisticDeclaration] {
+        [PassStatisticDeclaration("groups", help: "groups smoothed"),
+         PassStatisticDeclaration("folded", help: "groups whose 1/s folded into the producer"),
+         PassStatisticDeclaration("muls", help: "groups given a Mul(X, 1/s)"),
+         PassStatisticDeclaration("skipped", help: "groups without per-channel statistics")]
+    }
+
+    public let alpha: SmoothAlpha
+    public let scope: SmoothScope
+    public let lmHead: Bool
+    public let policy: QuantPolicy
+    public let weights: WeightGranularity
+
+    public init(options: PassOptions) throws {
+        alpha = options[Self.alphaOption]
+        scope = options[Self.scopeOption]
+        lmHead = options[Self.lmHeadOption]
+        policy = options[Self.policyOption]
+        weights = options[Self.weightsOption]
+    }
+
+    public func run(on model: Model, context: PassContext) throws -> PassResult {
+        guard var statistics = context[CalibrationStatisticsKey.self] else {
+            throw IRError(file: model.sourcePath, reason: "smooth needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
+        }
+        var smoother = Smoother(alpha: 0.5, scope: scope)
+        smoother.includeHeads = lmHead
+        switch alpha {
+        case .value(let a): smoother.alpha = a
+        case .auto:
+            let search = AlphaSearch(rows: context[CalibrationRowsKey.self], policy: policy,
+                                     perChannelWeights: weights == .perChannel)
+            smoother.alphaForGroup = { group, stats in try search.bestAlpha(for: group, stats: stats, context: context) }
+        }
+        let (reports, skipped) = try smoother.run(on: model.graph, statistics: &statistics)
+        context[CalibrationStatisticsKey.self] = statistics
+        context[SmoothReportKey.self] = (context[SmoothReportKey.self] ?? []) + reports
+        for report in reports {
+            let what = report.foldedInto.map { "folded into '\($0)'" }
+                ?? "Mul '\(report.mulNode ?? "?")' inserted (\(report.foldRefusal ?? "no foldable producer"))"
+            context.remark("'\(report.activation)' → \(report.layers.count) linear(s), α \(report.alpha), s in [\(report.factorMin), \(report.factorMax)]: \(what)")
+        }
+        for (name, reason) in skipped { context.warning("group of '\(name)' not smoothed: \(reason)") }
+        var result = PassResult(changed: !reports.isEmpty)
+        result.statistics[counter: "groups"] = reports.count
+        result.statistics[counter: "folded"] = reports.filter(\.folded).count
+        result.statistics[counter: "muls"] = reports.filter { !$0.folded }.count
+        result.statistics[counter: "skipped"] = skipped.count
+        result.statistics.nodesRewritten = reports.reduce(0) { $0 + $1.layers.count + ($1.folded ? 1 : 0) }
+        return result
+    }
+}
+
+/// `alpha=0.5` or `alpha=auto`.
+public enum SmoothAlpha: PassOptionValue, Equatable {
+    case value(Double)
+    case auto
+
+    public static var optionTypeName: String { "float|auto" }
+    public init?(optionText: String) {
+        if optionText == "auto" { self = .auto; return }
+        guard let v = Double(optionText), v >= 0, v <= 1 else { return nil }
+        self = .value(v)
+    }
+    public var optionText: String {
+        switch self {
+        case .value(let v): return v.description
+        case .auto: return "auto"
+        }
+    }
+}
+
+extension SmoothScope: PassOptionChoice {}

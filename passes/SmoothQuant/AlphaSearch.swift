@@ -1,0 +1,122 @@
+import SQIR
+
+/// `smooth{alpha=auto}`: per group, the α on a grid (0.30…0.90 step 0.05) whose smoothed,
+/// fake-quantized outputs are closest to the float outputs on sampled calibration rows:
+///
+///     error(α) = Σ_layers ‖Q(X/s) · Q(W·s) − X · W‖² / Σ_layers ‖X · W‖²
+///
+/// with Q the quantizer `quantize` will use (`policy`, `weights`). X is the uniform sample of
+/// rows calibration kept (`CalibrationRowsKey`); no activation is recomputed.
+struct AlphaSearch {
+    let rows: [String: RowReservoir]?
+    var policy: QuantPolicy = .O3
+    var perChannelWeights = false
+    var grid: [Double] = (0...12).map { 0.30 + 0.05 * Double($0) }
+
+    /// The best α for `group`, or nil (with a warning) when no rows were sampled for it.
+    func bestAlpha(for group: SmoothGroup, stats: ActivationStatistics, context: PassContext) throws -> Double? {
+        let name = group.activation.name
+        guard let reservoir = rows?[name], reservoir.rowCount > 0, reservoir.channels == group.channels else {
+            context.warning("alpha=auto: no sampled rows of '\(name)' (run calibrate{rows=64} in the same pipeline); using α 0.5")
+            return nil
+        }
+        let x = reservoir.values
+        let r = reservoir.rowCount, k = group.channels
+        let weights = group.layers.map { Self.kMajorWeight($0) }
+        let references = zip(group.layers, weights).map { layer, w in Self.matmul(x, w, rows: r, k: k, n: layer.outputChannels) }
+        let referenceNorm = references.reduce(0.0) { total, y in total + y.reduce(0.0) { $0 + Double($1) * Double($1) } }
+        guard referenceNorm > 0 else { return nil }
+
+        var best = (alpha: 0.5, error: Double.infinity)
+        for alpha in grid {
+            let s = Smoother.factors(for: group, stats: stats, alpha: alpha)
+            let smoothedStats = try stats.dividingChannels(by: s)
+            var xs = x
+            for i in 0..<r { for j in 0..<k { xs[i * k + j] /= s[j] } }
+            let xq = fakeQuantizeActivation(xs, rows: r, k: k, staticAbsMax: smoothedStats.absMax)
+            var error = 0.0
+            for (index, layer) in group.layers.enumerated() {
+                let n = layer.outputChannels
+                var w = weights[index]
+                for i in 0..<k { for j in 0..<n { w[i * n + j] *= s[i] } }
+                let y = Self.matmul(xq, fakeQuantizeWeight(w, k: k, n: n), rows: r, k: k, n: n)
+                for (a, b) in zip(y, references[index]) { error += Double(a - b) * Double(a - b) }
+            }
+            if error < best.error { best = (alpha, error) }
+        }
+        context.remark("alpha=auto: '\(name)' → α \(best.alpha) (relative error \(best.error / referenceNorm))")
+        return best.alpha
+    }
+
+    /// Q/DQ of sampled rows under `policy` (O3: the calibrated range; O2: the sample's range;
+    /// O1: each row's range).
+    private func fakeQuantizeActivation(_ x: [Float], rows r: Int, k: Int, staticAbsMax: Float) -> [Float] {
+        var out = x
+        func quantize(_ range: Range<Int>, absMax: Float) {
+            let scale = Int8Quantization.activationScale(absMax: absMax)
+            for i in range {
+                let q = Swift.min(Swift.max((x[i] / scale).rounded(.toNearestOrEven), -128), 127)
+                out[i] = q * scale
+            }
+        }
+        switch policy {
+        case .O3: quantize(0..<x.count, absMax: staticAbsMax)
+        case .O2: quantize(0..<x.count, absMax: x.reduce(0) { Swift.max($0, Swift.abs($1)) })
+        case .O1:
+            for i in 0..<r {
+                let row = (i * k)..<((i + 1) * k)
+                quantize(row, absMax: x[row].reduce(0) { Swift.max($0, Swift.abs($1)) })
+            }
+        }
+        return out
+    }
+
+    private func fakeQuantizeWeight(_ w: [Float], k: Int, n: Int) -> [Float] {
+        var scales = [Float](repeating: 0, count: perChannelWeights ? n : 1)
+        for i in 0..<k {
+            for j in 0..<n {
+                let c = perChannelWeights ? j : 0
+                scales[c] = Swift.max(scales[c], Swift.abs(w[i * n + j]))
+            }
+        }
+        scales = scales.map(Int8Quantization.weightScale)
+        var out = w
+        for i in 0..<k {
+            for j in 0..<n {
+                let scale = scales[perChannelWeights ? j : 0]
+                out[i * n + j] = Float(Int8Quantization.quantize(w[i * n + j], scale: scale)) * scale
+            }
+        }
+        return out
+    }
+
+    /// The weight as `[K, N]` row-major whatever its stored layout.
+    static func kMajorWeight(_ layer: LinearLayer) -> [Float] {
+        let w = layer.weightTensor.elements(as: Float.self)
+        guard layer.transposed else { return w }
+        let (k, n) = (layer.inputChannels, layer.outputChannels)
+        var out = [Float](repeating: 0, count: k * n)
+        for i in 0..<k { for j in 0..<n { out[i * n + j] = w[j * k + i] } }
+        return out
+    }
+
+    /// `[rows, k] × [k, n]`.
+    static func matmul(_ a: [Float], _ b: [Float], rows: Int, k: Int, n: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: rows * n)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<rows {
+                        for p in 0..<k {
+                            let av = a[i * k + p]
+                            if av == 0 { continue }
+                            let bRow = p * n, cRow = i * n
+                            for j in 0..<n { c[cRow + j] += av * b[bRow + j] }
+                        }
+                    }
+                }
+            }
+        }
+        return c
+    }
+}
