@@ -43,7 +43,7 @@ let package = Package(
 
         .testTarget(name: "SQIRTests", dependencies: ["SQIR"]),
         .testTarget(name: "SQONNXTests", dependencies: ["SQONNX", "SQIR"]),
-        .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels"]),
+        .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels", "SQRuntime"]),
         .testTarget(name: "SQRuntimeTests", dependencies: ["SQRuntime", "SQONNX", "SQIR"]),
         .testTarget(name: "SQPassesTests", dependencies: ["SQPasses", "SQRuntime", "SQONNX", "SQIR", "ExampleCustomPass"]),
         .testTarget(name: "CLITests", dependencies: ["SQDriver"]),

@@ -213,6 +213,19 @@ class Graph:
                 gamma = self.scale_operand(mul, channels)
                 if gamma is not None:
                     return [(mul, gamma), (p, b)]
+        if p.op_type == "Mul" and len(p.input) == 2:
+            # Mul(a, L(x)) with L a linear read only by this Mul (SwiGLU's up_proj): fold into
+            # L's output columns; marked by index -1.
+            for i in (0, 1):
+                b = p.input[i]
+                lin = self.producer.get(b)
+                if self.is_const(b) or lin is None or self.linear_weight(lin) is None:
+                    continue
+                w, t = self.linear_weight(lin)
+                if (w.shape[0] if t else w.shape[1]) != channels or len(self.consumers.get(b, [])) != 1 \
+                        or b in self.outputs or lin.output[0] != b:
+                    continue
+                return [(lin, -1)]
         return None
 
     def output_heads(self):
@@ -320,18 +333,24 @@ def smooth(model: onnx.ModelProto, stats, alpha: float, scope: str,
             s = np.power(ax, alpha) / np.power(np.maximum(aw, 1e-5), 1 - alpha)
             s = np.maximum(s, 1e-5)
         s = np.where((ax > 0) & np.isfinite(ax) & np.isfinite(s), s, 1.0).astype(np.float32)
+        def replace(node, index, array):
+            name = node.input[index] + "_ref_smoothed_" + str(len(new_inits))
+            tensor = numpy_helper.from_array(array.astype(np.float32), name)
+            new_inits.append(tensor)
+            g.inits[name] = tensor  # later groups read the current weights
+            node.input[index] = name
+
         for n, (w, t) in zip(layers, weights):
-            scaled = (w * s[None, :]) if t else (w * s[:, None])
-            name = n.input[1] + "_ref_smoothed_" + str(len(new_inits))
-            new_inits.append(numpy_helper.from_array(scaled.astype(np.float32), name))
-            n.input[1] = name
+            replace(n, 1, (w * s[None, :]) if t else (w * s[:, None]))
         fold = g.fold_params(x, layers, channels)
         if fold is not None:
             for node, index in fold:
+                if index == -1:  # a linear's output columns
+                    w, t = g.linear_weight(node)
+                    replace(node, 1, (w / s[:, None]) if t else (w / s[None, :]))
+                    continue
                 a = g.array(node.input[index])
-                name = node.input[index] + "_ref_smoothed_" + str(len(new_inits))
-                new_inits.append(numpy_helper.from_array((a.reshape(-1) / s).reshape(a.shape).astype(np.float32), name))
-                node.input[index] = name
+                replace(node, index, (a.reshape(-1) / s).reshape(a.shape))
         else:
             inv = (np.float32(1) / s).astype(np.float32)
             scale_name = x + "_ref_inv_s"

@@ -58,6 +58,7 @@ public struct Driver {
         case "verify": try VerifyCommand(driver: self).run(rest)
         case "passes": try listPasses(rest)
         case "calib-merge": try CalibMergeCommand(driver: self).run(rest)
+        case "bench": try BenchCommand(driver: self).run(rest)
         case "help": try help(rest)
         case "--help", "-h": Console.out(rootHelp())
         case "--version": Console.out("\(toolName) \(Driver.version)")
@@ -80,6 +81,7 @@ public struct Driver {
         ("verify", "compare a candidate model's outputs against a reference model's"),
         ("passes", "list the registered passes, their summaries and options"),
         ("calib-merge", "merge calibration statistics files computed on shards of the data"),
+        ("bench", "time a model's runs in sqopt's interpreter (median/min ms)"),
         ("help", "show help for a command"),
     ]
 

@@ -1,11 +1,12 @@
 /// Debugging settings of a `PassManager` (the CLI's `--verify-each`, `--print-ir-*`,
 /// `--time-passes` flags). Passes can read them through `PassContext.instrumentation`.
 public struct PassInstrumentation: Sendable {
-    /// Run the verifier on the input and after every pass; a failure names the pass.
+    /// Run the verifier on the input and after every pass; a failure names the pass and
+    /// sends the IR that failed to the sink.
     public var verifyEach = true
     /// Print the IR before passes with these names.
     public var printIRBefore: Set<String> = []
-    /// Print the IR after passes with these names.
+    /// Print the IR after passes with these names (also when the pass throws).
     public var printIRAfter: Set<String> = []
     public var printIRBeforeAll = false
     public var printIRAfterAll = false

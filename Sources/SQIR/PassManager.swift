@@ -65,6 +65,9 @@ public final class PassManager {
             let start = DispatchTime.now().uptimeNanoseconds
             var result: PassResult
             do { result = try pass.run(on: model, context: context) } catch {
+                if instrumentation.printsAfter(name) {
+                    output("// ----- IR after failed pass '\(name)' -----\n" + printer.print(model))
+                }
                 throw PassExecutionError(pass: name, stage: .run, underlying: error)
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -77,6 +80,9 @@ public final class PassManager {
             }
             if instrumentation.verifyEach {
                 do { try verifier.verify(model) } catch {
+                    if !instrumentation.printsAfter(name) {
+                        output("// ----- IR after pass '\(name)' (fails verification) -----\n" + printer.print(model))
+                    }
                     throw PassExecutionError(pass: name, stage: .verification, underlying: error)
                 }
             }

@@ -73,6 +73,8 @@ let negationText = """
         let model = try IRParser().parseModel(negationText)
         let manager = try PassManager(pipeline: "double-negation,break-graph", registry: managerRegistry)
         let context = PassContext()
+        var printed = ""
+        manager.output = { printed += $0 }
         do {
             try manager.run(on: model, context: context)
             Issue.record("verifier should fail")
@@ -80,6 +82,7 @@ let negationText = """
             #expect("\(error)" == "verifier failed after pass 'break-graph': graph 'g' output 'y': graph output is not defined")
         }
         #expect(context.diagnostics.map(\.description) == ["warning: [break-graph] node 'r' (Relu): dropped a node"])
+        #expect(printed.hasPrefix("// ----- IR after pass 'break-graph' (fails verification) -----\n"))
     }
 
     @Test func verifyEachCanBeOff() throws {

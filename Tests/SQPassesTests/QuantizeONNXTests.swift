@@ -16,12 +16,12 @@ struct QuantizeONNXTests {
     /// Loads a tiny model, calibrates it with the interpreter, smooths it (α 0.5), and optionally
     /// quantizes it; writes the result into `dir`.
     static func optimize(_ name: String, quantize options: QuantizeOptions?, smooth: Bool = true,
-                         into dir: String) throws -> (path: String, reports: [SmoothGroupReport], quantized: QuantizeReport?) {
+                         scope: SmoothScope = .norms, into dir: String) throws -> (path: String, reports: [SmoothGroupReport], quantized: QuantizeReport?) {
         let (model, calibrated) = try CalibrationTests.calibrate(name)
         var stats = calibrated
         var reports: [SmoothGroupReport] = []
         if smooth {
-            reports = try Smoother(alpha: 0.5).run(on: model.graph, statistics: &stats).groups
+            reports = try Smoother(alpha: 0.5, scope: scope).run(on: model.graph, statistics: &stats).groups
         }
         var quantized: QuantizeReport?
         if let options {
@@ -55,6 +55,27 @@ struct QuantizeONNXTests {
         // Against the original model's stored outputs (onnxruntime, fp32).
         let original = try Self.compare(name, candidate: result.path, ["--policy", "fp32", "--no-smooth"], rtol: 1e-5)
         #expect(original.0 == 0, "\(original.1)")
+    }
+
+    /// scope=all also smooths o_proj / fc2 / down_proj inputs: a Mul where nothing can absorb
+    /// 1/s, a fold into up_proj's output channels for LLaMA's down_proj (SwiGLU).
+    @Test(arguments: models)
+    func smoothingEveryLinearIsExactToo(_ name: String) throws {
+        let dir = try SmoothQuantFixtures.temporaryDirectory()
+        defer { SmoothQuantFixtures.cleanUp(dir) }
+        let result = try Self.optimize(name, quantize: nil, scope: .all, into: dir)
+        #expect(result.reports.count == 8)  // per layer: q/k/v, out, fc1 (gate/up), fc2 (down)
+        if name == "tiny-llama" {
+            let intoUp = result.reports.filter { $0.foldedInto?.contains("up_proj") == true }
+            #expect(intoUp.count == 2, "down_proj inputs fold into up_proj: \(result.reports.map { $0.foldedInto ?? "Mul" })")
+        }
+        let (status, output) = try Self.compare(name, candidate: result.path, ["--policy", "fp32", "--scope", "all"], rtol: 1e-5)
+        #expect(status == 0, "\(output)")
+        let original = try Self.compare(name, candidate: result.path, ["--policy", "fp32", "--no-smooth"], rtol: 1e-5)
+        #expect(original.0 == 0, "\(original.1)")
+        let quantized = try Self.optimize(name, quantize: QuantizeOptions(policy: .O1), scope: .all, into: dir)
+        let q = try Self.compare(name, candidate: quantized.path, ["--policy", "O1", "--scope", "all"], rtol: 2e-3)
+        #expect(q.0 == 0, "\(q.1)")
     }
 
     static let policies: [(QuantPolicy, WeightGranularity)] = [

@@ -13,14 +13,17 @@ import Testing
 struct SmoothQuantRealModelTests {
     struct Case: Sendable, CustomStringConvertible {
         let name: String
+        var scope: SmoothScope = .norms
         let groups: Int
         let folded: Int
-        var description: String { name }
+        var description: String { "\(name) scope=\(scope.rawValue)" }
     }
 
     static let cases = [
         Case(name: "minilm", groups: 12, folded: 0),
         Case(name: "smollm2", groups: 60, folded: 60),
+        // Every linear: o_proj gets a Mul, down_proj folds into up_proj's output channels.
+        Case(name: "smollm2", scope: .all, groups: 120, folded: 90),
     ]
 
     static func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
@@ -44,14 +47,14 @@ struct SmoothQuantRealModelTests {
         var stats = try Calibrator(maxSamples: c.name == "smollm2" ? 4 : nil).calibrate(
             graph: model.graph, samples: samples, run: try InterpreterRunner.make(model))
         let calibrated = clock.now
-        let (reports, skipped) = try Smoother(alpha: 0.5).run(on: model.graph, statistics: &stats)
+        let (reports, skipped) = try Smoother(alpha: 0.5, scope: c.scope).run(on: model.graph, statistics: &stats)
         #expect(skipped.isEmpty)
         #expect(reports.count == c.groups)
         #expect(reports.filter(\.folded).count == c.folded)
         try Verifier().verify(model)
         let outlierBefore = reports.map { ($0.channelAbsMaxBefore.max() ?? 0) }.max() ?? 0
         let outlierAfter = reports.map { ($0.channelAbsMaxAfter.max() ?? 0) }.max() ?? 0
-        print("\(c.name): calibrated \(stats.samples) samples in \(calibrated - start); \(reports.count) groups, \(reports.filter(\.folded).count) folded; largest channel max |X| \(outlierBefore) -> \(outlierAfter)")
+        print("\(c): calibrated \(stats.samples) samples in \(calibrated - start); \(reports.count) groups, \(reports.filter(\.folded).count) folded; largest channel max |X| \(outlierBefore) -> \(outlierAfter)")
 
         // Interpreter: original vs smoothed on the sample beside the model.
         let check = try CalibrationDirectory(path: folder + "/calib-npy", graphInputs: model.graph.inputs)
@@ -60,7 +63,7 @@ struct SmoothQuantRealModelTests {
         for (name, t) in before {
             let rel = Self.relativeL2(try #require(after[name]), t)
             #expect(rel <= 1e-4, "\(c.name) \(name): relative L2 \(rel)")
-            print("\(c.name) \(name): interpreter, smoothed vs original relative L2 \(rel)")
+            print("\(c) \(name): interpreter, smoothed vs original relative L2 \(rel)")
         }
 
         // onnxruntime on the written file vs the original.
@@ -72,6 +75,6 @@ struct SmoothQuantRealModelTests {
             ["run", folder + "/model.onnx", "--calib", folder + "/test_data_set_0", "--data", folder + "/test_data_set_0",
              "--policy", "fp32", "--no-smooth", "--compare", dir + "/smoothed.onnx", "--rtol", "1e-4"])
         #expect(status == 0, "\(output)")
-        print("\(c.name): onnxruntime, smoothed vs original: \(output.split(separator: "\n").last ?? "")")
+        print("\(c): onnxruntime, smoothed vs original: \(output.split(separator: "\n").last ?? "")")
     }
 }

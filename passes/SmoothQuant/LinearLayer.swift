@@ -92,6 +92,23 @@ public struct LinearLayer {
     }
 }
 
+extension LinearLayer {
+    /// The weight with output channel n multiplied by `factors[n]`, in the stored layout.
+    public func weightScalingOutputChannels(by factors: [Float]) -> Tensor {
+        let (k, n) = (inputChannels, outputChannels)
+        return Tensor.make(Float.self, shape: weightTensor.shape) { out in
+            weightTensor.withElements(as: Float.self) { w in
+                for i in 0..<k {
+                    for j in 0..<n {
+                        let idx = transposed ? j * k + i : i * n + j
+                        out[idx] = w[idx] * factors[j]
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// True for an attention batched MatMul: a `MatMul` whose two operands are both computed
 /// (neither is a constant), such as `QKᵀ` and `PV`.
 public func isActivationMatMul(_ node: Node) -> Bool {

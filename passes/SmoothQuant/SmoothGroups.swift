@@ -11,6 +11,9 @@ public enum FoldTarget {
     case scale(mul: Node, gammaIndex: Int)
     /// A decomposed norm's tail `Add(Mul(y, γ), β)`: γ ← γ/s and β ← β/s.
     case scaleShift(mul: Node, gammaIndex: Int, add: Node, betaIndex: Int)
+    /// `Mul(a, L(x))` where `L` is a linear layer whose output only this Mul reads (SwiGLU's
+    /// `silu(gate) · up` feeding down_proj): L's output channel j ← ×1/s_j.
+    case linearOutput(mul: Node, linear: Node)
 
     /// The node whose parameters change (the last one of the chain).
     public var node: Node {
@@ -18,6 +21,7 @@ public enum FoldTarget {
         case .layerNorm(let n), .rmsNorm(let n): return n
         case .scale(let mul, _): return mul
         case .scaleShift(_, _, let add, _): return add
+        case .linearOutput(_, let linear): return linear
         }
     }
 }
@@ -35,6 +39,12 @@ public struct SmoothGroup {
     public let isNormOutput: Bool
 
     public var channels: Int { layers[0].inputChannels }
+
+    /// The same group with its linears matched again (current weights).
+    func refreshed() -> SmoothGroup {
+        SmoothGroup(activation: activation, layers: layers.map { LinearLayer($0.node) ?? $0 },
+                    foldTarget: foldTarget, foldRefusal: foldRefusal, isNormOutput: isNormOutput)
+    }
 }
 
 /// Which groups `smooth` touches.
@@ -114,6 +124,15 @@ public enum SmoothGroupFinder {
                       y.uses.count == 1, mul.graph?.outputs.contains(where: { $0 === y }) != true,
                       let gamma = scaleOperand(mul, channels: channels) else { continue }
                 return .scaleShift(mul: mul, gammaIndex: gamma, add: producer, betaIndex: betaIndex)
+            }
+        }
+        if producer.isOp("Mul"), producer.inputs.count == 2 {
+            for i in 0..<2 {
+                guard let b = producer.input(i), b.constant == nil, b.uses.count == 1,
+                      let linearNode = b.producer, let linear = LinearLayer(linearNode),
+                      linear.outputChannels == channels, linearNode.output(0) === b,
+                      linearNode.graph?.outputs.contains(where: { $0 === b }) != true else { continue }
+                return .linearOutput(mul: producer, linear: linearNode)
             }
         }
         return nil

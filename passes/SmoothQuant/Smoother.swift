@@ -52,7 +52,8 @@ public struct Smoother {
         let groups = SmoothGroupFinder.groups(in: graph, scope: scope, includeHeads: includeHeads)
         var reports: [SmoothGroupReport] = []
         var skipped: [(String, String)] = []
-        for group in groups {
+        for found in groups {
+            let group = found.refreshed()
             let name = group.activation.name
             guard let stats = statistics[name] else {
                 skipped.append((name, "no calibration statistics for '\(name)'"))
@@ -74,8 +75,10 @@ public struct Smoother {
                               weightAbsMax: SmoothFactors.groupWeightAbsMax(group.layers), alpha: alpha)
     }
 
-    private func apply(_ group: SmoothGroup, stats: ActivationStatistics, alpha: Double,
+    private func apply(_ found: SmoothGroup, stats: ActivationStatistics, alpha: Double,
                        in graph: Graph, statistics: inout CalibrationStatistics) throws -> SmoothGroupReport {
+        // Re-read the linears: an earlier group's fold may have rescaled one of their weights.
+        let group = found.refreshed()  // (run() refreshed it already; cheap, and keeps apply safe alone)
         let x = group.activation
         let s = Self.factors(for: group, stats: stats, alpha: alpha)
         let smoothed = try stats.dividingChannels(by: s)
@@ -121,6 +124,15 @@ public struct Smoother {
         case .scaleShift(let mul, let gammaIndex, let add, let betaIndex):
             try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
             try replaceConstant(of: add, at: betaIndex, dividingBy: s, in: graph)
+        case .linearOutput(_, let node):
+            // Read the weight now: an earlier group may already have scaled its rows.
+            guard let linear = LinearLayer(node), linear.outputChannels == s.count else {
+                throw IRError(node: node, reason: "expected a linear layer with \(s.count) output channels")
+            }
+            let old = linear.weight
+            node.setInput(1, graph.addInitializer(linear.weightScalingOutputChannels(by: s.map { 1 / $0 }),
+                                                  name: old.name + "_smoothed"))
+            graph.dropReplacedInitializers([old])
         }
     }
 

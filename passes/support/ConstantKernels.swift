@@ -68,16 +68,17 @@ public struct BuiltinConstantEvaluator: ConstantEvaluator {
             let operands = x.compactMap { $0 }
             guard operands.count == x.count, var result = operands.first else { return nil }
             for b in operands.dropFirst() {
-                guard let next = try ElementwiseKernels.binary(node.opType, result, b) else { return nil }
+                guard let next = try ElementwiseKernels.binary(node.opType, result, b, maxElements: maxOutputElements) else { return nil }
                 result = next
             }
             return [result]
         case "Where":
             guard x.count == 3, let c = x[0], let t = x[1], let f = x[2] else { return nil }
-            return ElementwiseKernels.select(c, t, f).map { [$0] }
+            return ElementwiseKernels.select(c, t, f, maxElements: maxOutputElements).map { [$0] }
         case "Gather":
             guard x.count == 2, let a, let indices = x[1] else { return nil }
-            return try ShapeKernels.gather(a, indices, axis: node.int("axis") ?? 0, node: node).map { [$0] }
+            return try ShapeKernels.gather(a, indices, axis: node.int("axis") ?? 0, node: node,
+                                           maxElements: maxOutputElements).map { [$0] }
         case "Unsqueeze", "Squeeze":
             guard let a else { return nil }
             let axes = node.ints("axes") ?? (x.count > 1 ? x[1]?.ints?.map(Int.init) : nil)
@@ -95,8 +96,8 @@ public struct BuiltinConstantEvaluator: ConstantEvaluator {
             return [a.with(shape: [outer, a.count / max(outer, 1)], storage: a.storage)]
         case "Expand":
             guard x.count == 2, let a, let target = x[1]?.ints,
-                  let shape = ShapeMath.broadcast([a.shape, target.map(Int.init)]),
-                  shape.reduce(1, *) <= maxOutputElements else { return nil }
+                  target.allSatisfy({ $0 >= 0 }), let shape = ShapeMath.broadcast([a.shape, target.map(Int.init)]),
+                  let count = checkedElementCount(shape), count <= maxOutputElements else { return nil }
             return [a.take(ShapeMath.broadcastIndices(from: a.shape, to: shape), shape: shape)]
         case "Concat":
             let parts = x.compactMap { $0 }
@@ -127,8 +128,9 @@ public struct BuiltinConstantEvaluator: ConstantEvaluator {
 
 /// Broadcasting elementwise arithmetic and comparisons.
 enum ElementwiseKernels {
-    static func binary(_ op: String, _ a: DenseArray, _ b: DenseArray) throws -> DenseArray? {
-        guard let shape = ShapeMath.broadcast([a.shape, b.shape]) else { return nil }
+    static func binary(_ op: String, _ a: DenseArray, _ b: DenseArray, maxElements: Int) throws -> DenseArray? {
+        guard let shape = ShapeMath.broadcast([a.shape, b.shape]),
+              let count = checkedElementCount(shape), count <= maxElements else { return nil }
         let ia = ShapeMath.broadcastIndices(from: a.shape, to: shape)
         let ib = ShapeMath.broadcastIndices(from: b.shape, to: shape)
         let comparison = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"].contains(op)
@@ -142,8 +144,9 @@ enum ElementwiseKernels {
                 case "Sub": out[i] = p &- q
                 case "Mul": out[i] = p &* q
                 case "Div":
-                    guard q != 0 else { return nil }
-                    out[i] = p / q
+                    let (quotient, overflow) = p.dividedReportingOverflow(by: q)
+                    guard q != 0, !overflow else { return nil }
+                    out[i] = quotient
                 case "Pow":
                     guard q >= 0, q < 64 else { return nil }
                     var r: Int64 = 1
@@ -200,9 +203,10 @@ enum ElementwiseKernels {
         return DenseArray(dtype: a.dtype, shape: shape, storage: .floats(out))
     }
 
-    static func select(_ condition: DenseArray, _ whenTrue: DenseArray, _ whenFalse: DenseArray) -> DenseArray? {
+    static func select(_ condition: DenseArray, _ whenTrue: DenseArray, _ whenFalse: DenseArray, maxElements: Int) -> DenseArray? {
         guard let c = condition.ints, whenTrue.dtype == whenFalse.dtype,
-              let shape = ShapeMath.broadcast([condition.shape, whenTrue.shape, whenFalse.shape]) else { return nil }
+              let shape = ShapeMath.broadcast([condition.shape, whenTrue.shape, whenFalse.shape]),
+              let count = checkedElementCount(shape), count <= maxElements else { return nil }
         let ic = ShapeMath.broadcastIndices(from: condition.shape, to: shape)
         let it = ShapeMath.broadcastIndices(from: whenTrue.shape, to: shape)
         let iff = ShapeMath.broadcastIndices(from: whenFalse.shape, to: shape)

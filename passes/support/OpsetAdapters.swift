@@ -41,6 +41,12 @@ enum OpsetAdapters {
         "ScatterND", "Selu", "Shape", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Softplus",
         "Softsign", "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tan", "Tanh", "ThresholdedRelu", "Tile",
         "Transpose", "Trilu", "Unique", "Where", "Xor",
+        // Introduced after opset 7 and only extended with types since.
+        "AffineGrid", "CenterCropPad", "ConcatFromSequence", "DeformConv", "ImageDecoder",
+        "NegativeLogLikelihoodLoss", "Optional", "OptionalGetElement", "OptionalHasElement", "RegexFullMatch",
+        "Col2Im", "STFT", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
+        "SequenceLength", "SequenceMap", "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat",
+        "StringNormalizer", "StringSplit", "TfIdfVectorizer",
     ]
 
     static let reductionsMovingAt18: Set<String> = [
@@ -140,6 +146,12 @@ enum OpsetAdapters {
             return Rewrite(node: node) { $0[attribute: "spatial"] = nil }
         case "Resize":
             guard !crosses(11) else { throw refuse("Resize gained a roi input and coordinate modes at opset 11") }
+            return nil
+        case "GridSample":
+            guard !crosses(20) else { throw refuse("its mode values and rank support changed at opset 20") }
+            return nil
+        case "DFT":
+            guard !crosses(20) else { throw refuse("axis became an input at opset 20") }
             return nil
         case "GroupNormalization":
             guard !crosses(21) else { throw refuse("scale and bias became per-channel at opset 21") }

@@ -14,11 +14,13 @@ enum ShapeKernels {
         return (clamp(start ?? 0), clamp(end ?? rank))
     }
 
-    static func gather(_ data: DenseArray, _ indices: DenseArray, axis rawAxis: Int, node: Node) throws -> DenseArray? {
+    static func gather(_ data: DenseArray, _ indices: DenseArray, axis rawAxis: Int, node: Node,
+                       maxElements: Int) throws -> DenseArray? {
         guard let index = indices.ints, let axis = ShapeMath.axis(rawAxis, rank: data.shape.count) else { return nil }
         let dim = data.shape[axis]
         let outer = data.shape[..<axis].reduce(1, *)
         let inner = data.shape[(axis + 1)...].reduce(1, *)
+        guard let count = checkedElementCount([outer, index.count, inner]), count <= maxElements else { return nil }
         var flat: [Int] = []
         flat.reserveCapacity(outer * index.count * inner)
         for o in 0..<outer {
@@ -77,11 +79,10 @@ enum ShapeKernels {
         }
         let total = input.reduce(1, *)
         if let i = inferred {
-            let known = out.reduce(1, *)
-            guard known > 0, total % known == 0 else { return nil }
+            guard let known = checkedElementCount(out), known > 0, total % known == 0 else { return nil }
             out[i] = total / known
         }
-        return out.reduce(1, *) == total ? out : nil
+        return checkedElementCount(out) == total ? out : nil
     }
 
     static func concat(_ parts: [DenseArray], axis rawAxis: Int) -> DenseArray? {
@@ -157,8 +158,7 @@ enum ShapeKernels {
             } else {
                 s = min(max(s, 0), dim - 1); e = min(max(e, -1), dim - 1)
             }
-            let length = st > 0 ? (e - s + st - 1) / st : (s - e + (-st) - 1) / (-st)
-            begin[axis] = Int(s); step[axis] = Int(st); outShape[axis] = Int(max(length, 0))
+            begin[axis] = Int(s); step[axis] = Int(st); outShape[axis] = sliceCount(from: s, to: e, step: st)
         }
         let strides = ShapeMath.strides(a.shape)
         let count = outShape.reduce(1, *)
@@ -179,16 +179,26 @@ enum ShapeKernels {
         return a.take(flat, shape: outShape)
     }
 
+    /// Elements of `start..<end` by `step` (either sign) after clamping; 0 when empty.
+    /// Overflow-safe for any Int64 inputs within the clamped ranges.
+    static func sliceCount(from start: Int64, to end: Int64, step: Int64) -> Int {
+        guard step != 0, step != .min else { return 0 }
+        if step > 0 { return end > start ? Int((end - start - 1) / step + 1) : 0 }
+        return start > end ? Int((start - end - 1) / -step + 1) : 0
+    }
+
     static func range(_ start: DenseArray, _ limit: DenseArray, _ delta: DenseArray, maxElements: Int) -> DenseArray? {
         if let s = start.ints?.first, let l = limit.ints?.first, let d = delta.ints?.first {
             guard d != 0 else { return nil }
-            let n = max(0, Int(((l - s) + d + (d > 0 ? -1 : 1)) / d))
-            guard n <= maxElements else { return nil }
-            return start.with(shape: [n], storage: .ints((0..<n).map { s + Int64($0) * d }))
+            let count = ((Double(l) - Double(s)) / Double(d)).rounded(.up)
+            guard count.isFinite, count <= Double(maxElements) else { return nil }
+            let n = max(0, Int(count))
+            return start.with(shape: [n], storage: .ints((0..<n).map { s &+ Int64($0) &* d }))
         }
         guard let s = start.floats.first, let l = limit.floats.first, let d = delta.floats.first, d != 0 else { return nil }
-        let n = max(0, Int(((l - s) / d).rounded(.up)))
-        guard n <= maxElements else { return nil }
+        let count = ((l - s) / d).rounded(.up)
+        guard count.isFinite, count <= Double(maxElements) else { return nil }
+        let n = max(0, Int(count))
         return start.with(shape: [n], storage: .floats((0..<n).map { s + Double($0) * d }))
     }
 }

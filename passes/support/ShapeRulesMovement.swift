@@ -61,7 +61,7 @@ extension ShapeRules {
             return typed(DimMath.broadcast([dims, shape.dims.map(nonNegative)]))
         case "Tile":
             guard let dims, let repeats = state.constantInts(node.input(1)), repeats.count == dims.count else { return typed(nil) }
-            return typed(zip(dims, repeats).map { d, r in r == 1 ? d : d.value.map { .known($0 * r) } ?? .unknown })
+            return typed(zip(dims, repeats).map { d, r in r == 1 ? d : DimMath.product([d, .known(r)]) })
         case "Range":
             return [x.map { TensorType($0.dtype, [rangeLength(node, state)]) }]
         case "Pad":
@@ -71,7 +71,7 @@ extension ShapeRules {
             var out = dims
             for (k, a) in axes.enumerated() {
                 guard let axis = DimMath.axis(a, rank: dims.count) else { return typed(nil) }
-                out[axis] = DimMath.sum(out[axis], .known(pads[k] + pads[k + axes.count]))
+                out[axis] = DimMath.sum(DimMath.sum(out[axis], .known(pads[k])), .known(pads[k + axes.count]))
             }
             return typed(out)
         default:
@@ -119,6 +119,7 @@ extension ShapeRules {
     static func splitTypes(_ node: Node, _ state: ShapeInferenceState) -> [TensorType?] {
         let x = state.type(node.input(0))
         let count = node.outputs.count
+        guard count > 0 else { return [] }
         guard let x, let dims = x.dims, let axis = DimMath.axis(node.int("axis") ?? 0, rank: dims.count) else {
             return Array(repeating: x.map { TensorType($0.dtype, nil) }, count: count)
         }
@@ -126,8 +127,11 @@ extension ShapeRules {
         if let split = node.ints("split") ?? state.constantInts(node.input(1)), split.count == count {
             sizes = split.map { .known($0) }
         } else if let d = dims[axis].value {
-            let chunk = (d + count - 1) / max(count, 1)
-            sizes = (0..<count).map { .known(min(chunk, max(d - $0 * chunk, 0))) }
+            let chunk = d / count + (d % count == 0 ? 0 : 1)
+            sizes = (0..<count).map { i in
+                let (used, overflow) = i.multipliedReportingOverflow(by: chunk)
+                return .known(overflow ? 0 : min(chunk, max(d - used, 0)))
+            }
         } else {
             sizes = Array(repeating: .unknown, count: count)
         }
@@ -167,13 +171,13 @@ extension ShapeRules {
     static func sliceLength(dim: Dim, start: Int, end: Dim, step: Int) -> Dim {
         let huge = Int(Int32.max)
         if let n = dim.value, let e = end.value {
-            var s = start < 0 ? start + n : start, t = e < 0 ? e + n : e
+            var s = start < 0 ? start &+ n : start, t = e < 0 ? e &+ n : e
             if step > 0 {
                 s = min(max(s, 0), n); t = min(max(t, 0), n)
-                return .known(max(0, (t - s + step - 1) / step))
+            } else {
+                s = min(max(s, 0), n - 1); t = min(max(t, -1), n - 1)
             }
-            s = min(max(s, 0), n - 1); t = min(max(t, -1), n - 1)
-            return .known(max(0, (s - t - step - 1) / -step))
+            return .known(ShapeKernels.sliceCount(from: Int64(s), to: Int64(t), step: Int64(step)))
         }
         if step == 1 && start == 0 {
             if let e = end.value, e >= huge { return dim }

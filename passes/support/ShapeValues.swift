@@ -31,14 +31,19 @@ enum DimMath {
         var p = 1
         for d in dims {
             guard let v = d.value else { return .unknown }
-            p *= v
+            let (next, overflow) = p.multipliedReportingOverflow(by: v)
+            guard !overflow else { return .unknown }
+            p = next
         }
         return .known(p)
     }
 
     /// a + b when both are known; a when b is 0 and vice versa.
     static func sum(_ a: Dim, _ b: Dim) -> Dim {
-        if let x = a.value, let y = b.value { return .known(x + y) }
+        if let x = a.value, let y = b.value {
+            let (s, overflow) = x.addingReportingOverflow(y)
+            return overflow ? .unknown : .known(s)
+        }
         if b == .known(0) { return a }
         if a == .known(0) { return b }
         return .unknown
@@ -50,16 +55,21 @@ enum DimMath {
     static func inferredDim(input: [Dim], otherOutputDims: [Dim]) -> Dim {
         var numeratorSymbols: [String] = [], denominatorSymbols: [String] = []
         var numerator = 1, denominator = 1
+        func times(_ a: inout Int, _ b: Int) -> Bool {
+            let (p, overflow) = a.multipliedReportingOverflow(by: b)
+            a = p
+            return !overflow
+        }
         for d in input {
             switch d {
-            case .known(let v): numerator *= v
+            case .known(let v): guard times(&numerator, v) else { return .unknown }
             case .symbolic(let s): numeratorSymbols.append(s)
             case .unknown: return .unknown
             }
         }
         for d in otherOutputDims {
             switch d {
-            case .known(let v): denominator *= v
+            case .known(let v): guard times(&denominator, v) else { return .unknown }
             case .symbolic(let s):
                 if let i = numeratorSymbols.firstIndex(of: s) { numeratorSymbols.remove(at: i) } else { denominatorSymbols.append(s) }
             case .unknown: return .unknown
@@ -165,7 +175,7 @@ struct ShapeInferenceState {
             let (lo, hi) = ShapeKernels.shapeRange(rank: a.dims.count, start: starts[0], end: min(ends[0], a.dims.count))
             record(ShapeValue(dims: lo < hi ? Array(a.dims[lo..<hi]) : [], isScalar: false), for: out)
         case "Add", "Sub", "Mul", "Div":
-            guard let a, let b = shapeValue(node.input(1)) else { return }
+            guard let a, let b = shapeValue(node.input(1)), !a.dims.isEmpty, !b.dims.isEmpty else { return }
             let count = max(a.dims.count, b.dims.count)
             guard a.dims.count == b.dims.count || a.dims.count == 1 || b.dims.count == 1 else { return }
             var dims: [Dim] = []
@@ -186,11 +196,15 @@ struct ShapeInferenceState {
         default: break
         }
         guard let p = x.value, let q = y.value else { return .unknown }
+        let (value, overflow): (Int, Bool)
         switch op {
-        case "Add": return .known(p + q)
-        case "Sub": return .known(p - q)
-        case "Mul": return .known(p * q)
-        default: return q != 0 ? .known(p / q) : .unknown
+        case "Add": (value, overflow) = p.addingReportingOverflow(q)
+        case "Sub": (value, overflow) = p.subtractingReportingOverflow(q)
+        case "Mul": (value, overflow) = p.multipliedReportingOverflow(by: q)
+        default:
+            guard q != 0 else { return .unknown }
+            (value, overflow) = p.dividedReportingOverflow(by: q)
         }
+        return overflow ? .unknown : .known(value)
     }
 }

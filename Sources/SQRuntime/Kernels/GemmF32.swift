@@ -155,7 +155,7 @@ func gemmF32Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>?,
     let partition = GemmPartition(rows: m, panels: panels,
                                   operations: 2.0 * Double(m) * Double(n) * Double(k),
                                   minOperationsPerThread: f32MinOperationsPerThread,
-                                  threads: threads)
+                                  threads: threads, weightBytes: 4 * k * n)
     let args = UncheckedSendable((a: a, packed: packed, out: out, bias: bias))
     partition.run { piece in
         let p = args.value

@@ -118,13 +118,17 @@ struct GemmPartition {
     ///   - operations: 2·m·n·k.
     ///   - minOperationsPerThread: below this a second thread costs more than it saves
     ///     (see `minSecondsPerThread`).
+    ///   - weightBytes: size of the packed B. A B that fits a core's L2 cache (≤ 512 KiB)
+    ///     is better shared and the rows split (each piece packs only its own rows of A);
+    ///     a larger one is better split by panels (each core keeps half of it).
     init(rows: Int, panels: Int, operations: Double, minOperationsPerThread: Double,
-         threads: Int) {
+         threads: Int, weightBytes: Int = .max) {
         self.rows = rows
         self.panels = panels
-        let byWork = Int(operations / minOperationsPerThread)
+        let byWork = Int(min(operations / minOperationsPerThread, Double(Int.max / 2)))
         let wanted = max(1, min(threads, byWork))
-        if panels >= 2 * wanted || panels >= rows {
+        let rowsFirst = weightBytes <= 512 * 1024 && rows >= 64 * wanted
+        if !rowsFirst && (panels >= 2 * wanted || panels >= rows) {
             axis = .panels
             pieces = max(1, min(wanted, panels))
         } else {

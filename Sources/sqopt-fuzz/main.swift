@@ -1,1 +1,0 @@
-print("sqopt-fuzz: build with tools/fuzz.sh")
