@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels", "SQRuntime"]),
         .testTarget(name: "SQRuntimeTests", dependencies: ["SQRuntime", "SQONNX", "SQIR"]),
         .testTarget(name: "SQPassesTests", dependencies: ["SQPasses", "SQRuntime", "SQONNX", "SQIR", "ExampleCustomPass"]),
-        .testTarget(name: "CLITests", dependencies: ["SQDriver"]),
+        .testTarget(name: "CLITests", dependencies: ["SQDriver"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )

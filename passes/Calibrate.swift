@@ -92,6 +92,7 @@ public struct Calibrate: Pass {
             context.warning("value '\(name)' was never computed by the interpreter; it has no statistics")
         }
         context[CalibrationStatisticsKey.self] = statistics
+        context[CalibrationResultKey.self] = statistics
         var result = PassResult(changed: false)
         result.statistics[counter: "samples"] = statistics.samples
         result.statistics[counter: "values"] = statistics.values.count

@@ -87,6 +87,11 @@ public struct Smooth: Pass {
             smoother.alphaForGroup = { group, stats in try search.bestAlpha(for: group, stats: stats, context: context) }
         }
         let (reports, skipped) = try smoother.run(on: model.graph, statistics: &statistics)
+        if !reports.isEmpty {
+            // The statistics now describe the smoothed graph: a file saved from them must not
+            // load onto the original model (its ranges are divided by s).
+            statistics.fingerprint = ModelFingerprint.of(model.graph)
+        }
         context[CalibrationStatisticsKey.self] = statistics
         context[SmoothReportKey.self] = (context[SmoothReportKey.self] ?? []) + reports
         for report in reports {

@@ -86,11 +86,11 @@ public struct CanonicalizeNorms: Pass {
             ? "SimplifiedLayerNormalization" : "RMSNormalization"
         var statistics = PassStatistics()
         statistics[counter: "existing-norms"] = Self.countNorms(in: model.graph)
-        let skipped = SkipCounter()
-        let summary = try RewriteDriver().apply(rules(rmsOpType: rmsOpType, opset: opset, skipped: skipped), to: model, context: context)
+        let summary = try RewriteDriver().apply(rules(rmsOpType: rmsOpType, opset: opset), to: model, context: context)
         statistics[counter: "layer-norms"] = summary.count(of: "LayerNorm with β") + summary.count(of: "LayerNorm without β")
         statistics[counter: "rms-norms"] = summary.count(of: "RMSNorm")
-        statistics[counter: "skipped-opset"] = skipped.count
+        statistics[counter: "skipped-opset"] = context.diagnostics(of: Self.name)
+            .filter { $0.message.hasPrefix(Self.opsetRemark) }.count
         return PassResult(changed: summary.total > 0, statistics: statistics)
     }
 
@@ -101,23 +101,18 @@ public struct CanonicalizeNorms: Pass {
         }
     }
 
-    /// Counts declines for the opset, once per root (a final class so the Sendable rules can
-    /// reference it; used from one thread).
-    final class SkipCounter: @unchecked Sendable {
-        var roots = Set<ObjectIdentifier>()
-        var count: Int { roots.count }
-    }
+    static let opsetRemark = "LayerNorm left decomposed: LayerNormalization needs opset 17"
 
-    func rules(rmsOpType: String, opset: Int, skipped: SkipCounter) -> RuleSet {
+    func rules(rmsOpType: String, opset: Int) -> RuleSet {
         RuleSet([
             // (hs - mean) / sqrt(var + eps) * γ + β -> LayerNormalization(hs, γ, β)
             RewriteRule("LayerNorm with β", NormPatterns.layerNormWithBeta) { m, b in
-                try Self.rewriteLayerNorm(m, b, opset: opset, skipped: skipped)
+                try Self.rewriteLayerNorm(m, b, opset: opset)
             },
             // (hs - mean) / sqrt(var + eps) * γ -> LayerNormalization(hs, γ), unless a β Add follows
             RewriteRule("LayerNorm without β", NormPatterns.layerNormScaled) { m, b in
                 guard let out = m.root.output(0), !NormPatterns.feedsBetaAdd(out) else { return nil }
-                return try Self.rewriteLayerNorm(m, b, opset: opset, skipped: skipped)
+                return try Self.rewriteLayerNorm(m, b, opset: opset)
             },
             // hs / sqrt(mean(hs²) + eps) * γ -> SimplifiedLayerNormalization / RMSNormalization(hs, γ)
             RewriteRule("RMSNorm", NormPatterns.rmsNormScaled) { m, b in
@@ -127,11 +122,9 @@ public struct CanonicalizeNorms: Pass {
         ])
     }
 
-    static func rewriteLayerNorm(_ m: Match, _ b: RewriteBuilder, opset: Int, skipped: SkipCounter) throws -> [Value?]? {
+    static func rewriteLayerNorm(_ m: Match, _ b: RewriteBuilder, opset: Int) throws -> [Value?]? {
         guard opset >= 17 else {
-            if m.isSelfContained, skipped.roots.insert(ObjectIdentifier(m.root)).inserted {
-                b.remark("LayerNorm left decomposed: LayerNormalization needs opset 17 (the model has \(opset)); run upgrade-opset first")
-            }
+            if m.isSelfContained { b.remark("\(opsetRemark) (the model has \(opset)); run upgrade-opset first") }
             return nil
         }
         return try rewriteNorm(m, b, opType: "LayerNormalization", withBeta: m["beta"] != nil)

@@ -213,6 +213,20 @@ def bench_model(name, args):
     return rows
 
 
+def print_markdown(report):
+    print(f"`{report['command']}` (onnxruntime {report['onnxruntime']}; 1-minute load average "
+          f"{report['load_average_1min']['start']:.1f} at start, {report['load_average_1min']['end']:.1f} at end)\n")
+    print("| model | threads | contender | median ms | min ms | vs sqopt fp32 | vs ort fp32 |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for r in report["results"]:
+        shape = "x".join(map(str, r["shape"]))
+        if "error" in r:
+            print(f"| {r['model']} {shape} | {r['threads']} | {r['contender']} | failed: {r['error']} | | | |")
+            continue
+        print(f"| {r['model']} {shape} | {r['threads']} | {r['contender']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} "
+              f"| {r.get('vs_sqopt_fp32', float('nan')):.2f}x | {r.get('vs_ort_fp32', float('nan')):.2f}x |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="minilm,smollm2", help="comma-separated: minilm, smollm2")
@@ -223,6 +237,7 @@ def main():
                         help="the sqopt binary (default .build/release/sqopt: swift build -c release)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the quantized models")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the results as a Markdown table")
     args = parser.parse_args()
     args.threads = [int(t) for t in args.threads.split(",")]
     ort.set_default_logger_severity(3)
@@ -240,6 +255,9 @@ def main():
               "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]}, "results": rows}
     if args.json:
         print(json.dumps(report, indent=1))
+        return
+    if args.markdown:
+        print_markdown(report)
         return
     print(f"# {report['command']}  (onnxruntime {report['onnxruntime']}, load average "
           f"{load_before[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end)")

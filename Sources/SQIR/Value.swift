@@ -26,6 +26,10 @@ public final class Value: CustomStringConvertible {
     public internal(set) var uses: [Use] = []
     /// Free-form documentation string carried from the file's value_info.
     public var docString: String = ""
+    /// Details of the file format that the IR does not model (e.g. an ONNX TypeProto the
+    /// `TensorType` cannot express, unknown protobuf fields), owned by the I/O layer that
+    /// read the value and written back by it. Passes leave it alone.
+    public var formatExtras: (any Sendable)?
 
     public init(name: String, type: TensorType? = nil, constant: Tensor? = nil) {
         self.name = name

@@ -47,7 +47,7 @@ extension DecodeContext {
             }
             let value = Value(name: name, constant: try decodeTensor(tensorProto.pointee, location: "initializer '\(name)'"))
             let unknown = unknownFieldBytes(tensorProto.pointee.base)
-            if !unknown.isEmpty { ValueExtrasTable.shared.update(value) { $0.tensorUnknownFields = unknown } }
+            if !unknown.isEmpty { value.updateONNXExtras { $0.tensorUnknownFields = unknown } }
             graph.initializers.append(value)
             if scope.values[name] == nil { scope.values[name] = value }
         }
@@ -59,7 +59,7 @@ extension DecodeContext {
             let value = Value(name: name, constant: try densify(sparseProto.pointee, location: "sparse initializer '\(name)'"))
             let packed = packedBytes(UnsafePointer(sparseProto))
             if let storage = value.constant?.storage {
-                ValueExtrasTable.shared.update(value) { $0.sparseInitializer = (packed, ObjectIdentifier(storage)) }
+                value.updateONNXExtras { $0.sparseInitializer = (packed, ObjectIdentifier(storage)) }
             }
             graph.initializers.append(value)
             if scope.values[name] == nil { scope.values[name] = value }
@@ -157,7 +157,7 @@ extension DecodeContext {
         let decoded = decodeType(info.type)
         if !value.isConstant { value.type = decoded.type }
         if !unknown.isEmpty || decoded.opaque != nil {
-            ValueExtrasTable.shared.update(value) { extras in
+            value.updateONNXExtras { extras in
                 extras.valueInfoUnknownFields = unknown
                 extras.typeProto = decoded.opaque
                 extras.decodedType = decoded.type

@@ -54,7 +54,7 @@ extension EncodeContext {
             guard let tensor = value.constant else {
                 throw ONNXError.invalidModel(file: file, location: "initializer '\(value.name)'", reason: "initializer has no data")
             }
-            let extras = ValueExtrasTable.shared.extras(of: value)
+            let extras = value.onnxExtras
             if let original = extras?.sparseInitializer, original.storage == ObjectIdentifier(tensor.storage) {
                 sparse.append(try unpackOpaque(original.packed, what: "SparseTensorProto",
                                                location: "sparse initializer '\(value.name)'", onnx__sparse_tensor_proto__unpack))
@@ -90,7 +90,7 @@ extension EncodeContext {
         var infos: [UnsafeMutablePointer<Onnx__ValueInfoProto>] = []
         for node in graph.nodes {
             for case let value? in node.outputs where !outputIDs.contains(ObjectIdentifier(value)) {
-                let extras = ValueExtrasTable.shared.extras(of: value)
+                let extras = value.onnxExtras
                 guard value.type != nil || extras != nil || !value.docString.isEmpty else { continue }
                 infos.append(try encodeValueInfo(value))
             }
@@ -184,7 +184,7 @@ extension EncodeContext {
         let location = "value '\(value.name)'"
         proto.pointee.name = arena.cString(value.name)
         proto.pointee.doc_string = arena.optionalCString(value.docString)
-        let extras = ValueExtrasTable.shared.extras(of: value)
+        let extras = value.onnxExtras
         if let saved = extras?.typeProto, extras?.decodedType == value.type {
             proto.pointee.type = try unpackOpaque(saved, what: "TypeProto", location: location, onnx__type_proto__unpack)
         } else if let type = value.type {

@@ -12,7 +12,7 @@ import SQIR
 ///   (doc_string, metadata_props);
 /// - `sparseInitializer`: the packed SparseTensorProto an initializer was densified from,
 ///   written back instead of the dense form while the constant is the decoded one.
-struct ValueExtras {
+struct ValueExtras: Sendable {
     var typeProto: [UInt8]?
     var decodedType: TensorType?
     var valueInfoUnknownFields: [UInt8] = []
@@ -24,48 +24,14 @@ struct ValueExtras {
     }
 }
 
-/// Process-wide side table `Value -> ValueExtras`, keyed by object identity and checked with a
-/// weak reference (an entry never applies to a different object at a reused address).
-///
-/// Interim: it stands in for fields SQIR does not have yet (see docs/onnx-io.md). Dead
-/// entries are purged as the table grows.
-final class ValueExtrasTable: @unchecked Sendable {
-    static let shared = ValueExtrasTable()
+extension Value {
+    /// The ONNX extras the decoder kept for this value (stored in `Value.formatExtras`).
+    var onnxExtras: ValueExtras? { formatExtras as? ValueExtras }
 
-    private struct Entry {
-        weak var owner: Value?
-        var extras: ValueExtras
-    }
-
-    private let lock = NSLock()
-    private var entries: [ObjectIdentifier: Entry] = [:]
-    private var purgeAt = 4096
-
-    func extras(of value: Value) -> ValueExtras? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let entry = entries[ObjectIdentifier(value)], entry.owner === value else { return nil }
-        return entry.extras
-    }
-
-    func set(_ extras: ValueExtras, for value: Value) {
-        lock.lock()
-        defer { lock.unlock() }
-        if extras.isEmpty {
-            entries[ObjectIdentifier(value)] = nil
-            return
-        }
-        entries[ObjectIdentifier(value)] = Entry(owner: value, extras: extras)
-        if entries.count >= purgeAt {
-            entries = entries.filter { $0.value.owner != nil }
-            purgeAt = max(4096, entries.count * 2)
-        }
-    }
-
-    /// Applies `change` to the extras of `value` (starting from empty ones).
-    func update(_ value: Value, _ change: (inout ValueExtras) -> Void) {
-        var current = extras(of: value) ?? ValueExtras()
+    /// Applies `change` to the extras of this value (starting from empty ones).
+    func updateONNXExtras(_ change: (inout ValueExtras) -> Void) {
+        var current = onnxExtras ?? ValueExtras()
         change(&current)
-        set(current, for: value)
+        formatExtras = current.isEmpty ? nil : current
     }
 }

@@ -5,6 +5,8 @@ import Testing
 /// or malformed files) exit 1 with `error: …`. Error texts are checked, not only codes.
 @Suite struct CLIUsageErrorTests {
     static let model = "models/tiny-opt/model.onnx"
+    /// Where a wrongly accepted command would write (never into the repository).
+    static let scratchOutput = FileManager.default.temporaryDirectory.appendingPathComponent("sqopt-cli-never-written.onnx").path
 
     struct Case: CustomStringConvertible, Sendable {
         let args: [String]
@@ -22,7 +24,7 @@ import Testing
         Case(args: [model], message: "no --passes given"),
         Case(args: ["inspect"], message: "inspect takes exactly one MODEL"),
         Case(args: ["verify", model], message: "verify takes REFERENCE and CANDIDATE"),
-        Case(args: ["--passes", "quantize", "--policy", "O4", model], message: "invalid --policy 'O4'"),
+        Case(args: ["--passes", "quantize", "--policy", "O4", model, "-o", scratchOutput], message: "invalid --policy 'O4'"),
         Case(args: ["--passes", "dce", "-o", model, model], message: "is the input model"),
         Case(args: ["bench", model, "--data", "models/tiny-opt", "--runs", "0"], message: "invalid value '0' for --runs"),
         Case(args: ["passes", "extra"], message: "'passes' takes no arguments"),
@@ -57,11 +59,11 @@ import Testing
     }
 
     static let pipelineCases: [Case] = [
-        Case(args: ["--passes", "smoth,quantize", model], message: "unknown pass 'smoth' (did you mean 'smooth'?)"),
-        Case(args: ["--passes", "quantize{polcy=O1}", model], message: "did you mean 'policy'?"),
-        Case(args: ["--passes", "smooth{alpha=abc}", model], message: "invalid value 'abc' for option 'alpha'"),
-        Case(args: ["--passes", "quantize{policy=O9}", model], message: "invalid value 'O9'"),
-        Case(args: ["--passes", "smooth{alpha=0.5", model], message: "unbalanced '{'"),
+        Case(args: ["--passes", "smoth,quantize", model, "-o", scratchOutput], message: "unknown pass 'smoth' (did you mean 'smooth'?)"),
+        Case(args: ["--passes", "quantize{polcy=O1}", model, "-o", scratchOutput], message: "did you mean 'policy'?"),
+        Case(args: ["--passes", "smooth{alpha=abc}", model, "-o", scratchOutput], message: "invalid value 'abc' for option 'alpha'"),
+        Case(args: ["--passes", "quantize{policy=O9}", model, "-o", scratchOutput], message: "invalid value 'O9'"),
+        Case(args: ["--passes", "smooth{alpha=0.5", model, "-o", scratchOutput], message: "unbalanced '{'"),
     ]
 
     /// Bad pipelines are usage errors: exit 2, `Error:` naming the problem with a suggestion,

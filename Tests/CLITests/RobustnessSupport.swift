@@ -35,9 +35,23 @@ enum RobustnessSupport {
         return path
     }
 
-    /// A fresh temporary folder.
+    /// This process's scratch folder, `build/robustness/<pid>` (git-ignored). Folders left by
+    /// earlier test processes that are no longer running are removed first, so the large
+    /// fixtures (a 300 MB model, a 23 MB attribute list) do not pile up.
+    static let scratchRoot: String = {
+        let root = repositoryRoot.appendingPathComponent("build/robustness").path
+        let fileManager = FileManager.default
+        for name in (try? fileManager.contentsOfDirectory(atPath: root)) ?? [] {
+            if let pid = Int32(name), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? fileManager.removeItem(atPath: root + "/" + name)
+            }
+        }
+        return root + "/\(getpid())"
+    }()
+
+    /// A fresh scratch folder.
     static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "sqopt-robustness-\(label)-\(UUID().uuidString.prefix(8))"
+        let path = scratchRoot + "/\(label)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -113,6 +113,7 @@ struct RobustnessOutputTests {
     func interruptDuringWrite(signal: Int32, expectStatus: (RobustnessProcessResult) -> Void) throws {
         let big = try Self.bigModel.get()
         let folder = try RobustnessSupport.temporaryDirectory("interrupt")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let output = folder + "/out.onnx"
         try FileManager.default.copyItem(atPath: try RobustnessSupport.fixture("valid.onnx"), toPath: output)
         let previous = RobustnessSupport.bytes(output)
@@ -145,6 +146,8 @@ struct RobustnessOutputTests {
     /// unnamed O_TMPFILE, shown as "folder/#123 (deleted)"), other than `except`.
     static func isWritingInto(_ folder: String, pid: Int32, except: String) -> Bool {
         let fdFolder = "/proc/\(pid)/fd"
+        let folder = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path  // /proc shows real paths
+        let except = URL(fileURLWithPath: except).resolvingSymlinksInPath().path
         guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: fdFolder) else { return false }
         for descriptor in descriptors {
             let link = fdFolder + "/" + descriptor

@@ -86,7 +86,7 @@ private func compareValues(_ x: Value, _ y: Value, _ path: String, _ out: inout 
     if x.name != y.name { out.append("\(path) name \(x.name) != \(y.name)") }
     if x.type != y.type { out.append("\(path) type \(String(describing: x.type)) != \(String(describing: y.type))") }
     if x.docString != y.docString { out.append("\(path) doc differs") }
-    let ex = ValueExtrasTable.shared.extras(of: x), ey = ValueExtrasTable.shared.extras(of: y)
+    let ex = x.onnxExtras, ey = y.onnxExtras
     if ex?.typeProto != ey?.typeProto { out.append("\(path) saved TypeProto differs") }
     if ex?.decodedType != ey?.decodedType { out.append("\(path) saved decoded type differs") }
     if ex?.valueInfoUnknownFields != ey?.valueInfoUnknownFields { out.append("\(path) value_info unknown fields differ") }

@@ -233,4 +233,12 @@ let canonicalizeNormsCases = """
         #expect(statistics[counter: "layer-norms"] == 0)
         #expect(statistics.nodesAdded == 1 && statistics.nodesRemoved == 7)
     }
+
+    @Test func countsNormsLeftForTheOpset() throws {
+        let text = FileCheck.splitCases(canonicalizeNormsCases).first { $0.contains("graph dont_layer_norm_opset13") } ?? ""
+        let model = try IRParser(allowElidedConstants: true).parseModel(text)
+        let report = try PassManager(pipeline: "canonicalize-norms", registry: testRegistry).run(on: model)
+        #expect(report.records.first?.result.statistics[counter: "skipped-opset"] == 1)
+        #expect(report.records.first?.result.changed == false)
+    }
 }

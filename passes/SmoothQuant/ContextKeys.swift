@@ -6,6 +6,13 @@ public enum CalibrationStatisticsKey: PassContextKey {
     public typealias Value = CalibrationStatistics
 }
 
+/// The statistics exactly as `calibrate` produced them, before any pass updated them (smooth
+/// divides channel ranges and re-fingerprints them for the smoothed graph). This is what
+/// `--save-calib` should write: it loads back onto the original model.
+public enum CalibrationResultKey: PassContextKey {
+    public typealias Value = CalibrationStatistics
+}
+
 /// The samples `calibrate` runs (the CLI sets it from `--calib DIR` with a
 /// `CalibrationDirectory` whose `.pb` decoder comes from SQONNX).
 public enum CalibrationSamplesKey: PassContextKey {

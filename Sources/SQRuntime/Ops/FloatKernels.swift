@@ -151,7 +151,7 @@ func floatSoftmaxRows(_ x: Tensor, rows: Int, n: Int, log: Bool, _ pool: BufferP
                 var i = 0
                 let raw = UnsafeRawPointer(p)
                 while i + 8 <= n {
-                    m8 = pointwiseMax(m8, raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self))
+                    m8 = larger(m8, raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self))
                     i += 8
                 }
                 var maxValue = m8.max()

@@ -12,12 +12,15 @@ typealias Float8 = SIMD8<Float>
 @inline(__always) func bits(_ x: Float8) -> SIMD8<UInt32> { unsafeBitCast(x, to: SIMD8<UInt32>.self) }
 @inline(__always) func floats(_ x: SIMD8<UInt32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
 @inline(__always) func absolute(_ x: Float8) -> Float8 { floats(bits(x) & SIMD8(repeating: 0x7FFF_FFFF)) }
+/// Lane-wise max and min (the standard library's pointwiseMax/Min are not inlined).
+@inline(__always) func larger(_ a: Float8, _ b: Float8) -> Float8 { a.replacing(with: b, where: b .> a) }
+@inline(__always) func smaller(_ a: Float8, _ b: Float8) -> Float8 { a.replacing(with: b, where: b .< a) }
 
 /// e^x.
 @inline(__always)
 func vectorExp(_ x: Float8) -> Float8 {
     let low: Float = -87.33654, high: Float = 88.37
-    let clamped = x.clamped(lowerBound: splat(low), upperBound: splat(high))
+    let clamped = smaller(larger(x, splat(low)), splat(high))
     // Round x·log2(e) to the nearest integer n with the 1.5·2^23 trick; the low bits of
     // the biased float then hold n.
     let magic = splat(12_582_912)

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Regenerate docs/accuracy.md: how much accuracy sqopt's W8A8 models lose, on held-out text.
+
+For each real model in build/real (tools/build_smollm2.py, tools/build_minilm.py, then
+tools/make_eval_data.py), every configuration below is produced with the sqopt CLI from the
+same 16 calibration samples (build/real/MODEL/calib) and evaluated with onnxruntime on the 25
+held-out samples calibration never saw (build/real/MODEL/eval):
+
+  fp32                      the model itself
+  naive W8A8                sqopt --passes calibrate,quantize{policy=P,weights=W}
+  SmoothQuant               sqopt --passes calibrate,smooth{alpha=A},quantize{policy=P,weights=W}
+  onnxruntime quantize_static
+                            QDQ, int8 symmetric activations and weights, MinMax calibration on the
+                            same samples, the same MatMuls as sqopt (every linear except the LM
+                            head; attention MatMuls stay float)
+
+for P in O1 (per-token dynamic), O2 (per-tensor dynamic), O3 (per-tensor static) and W in
+per-tensor / per-channel weights. Every linear layer is quantized (o_proj / down_proj / fc2 too).
+
+Metrics
+  SmolLM2 (causal LM)  perplexity (token-weighted), mean KL(fp32 || candidate) of the next-token
+                       distributions, top-1 agreement with fp32
+  MiniLM (embeddings)  cosine of sentence_embedding with fp32 (mean and worst over samples)
+
+  python tools/accuracy.py                   # all models; writes docs/accuracy.md
+  python tools/accuracy.py --models minilm --sqopt .build/release/sqopt --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import realmodels  # noqa: E402
+
+POLICIES = ["O1", "O2", "O3"]
+WEIGHTS = ["per-tensor", "per-channel"]
+
+
+# The linears whose input has no norm in front (o_proj / down_proj, BERT's attention output and
+# FFN output dense layers): excluded in the "norm→linear only" rows, the paper's setting.
+NO_NORM_LINEARS = {"causal": "o_proj|down_proj", "encoder": "output/dense"}
+
+
+def configurations(alpha: float, extra: bool, family: str):
+    yield "fp32", None
+    only = NO_NORM_LINEARS[family]
+    yield ("naive W8A8 O3 per-tensor, norm→linear layers only",
+           f"calibrate,quantize{{policy=O3,exclude={only}}}")
+    yield (f"SmoothQuant α{alpha} O3 per-tensor, norm→linear layers only",
+           f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,exclude={only}}}")
+    for p in POLICIES:
+        for w in WEIGHTS:
+            yield f"naive W8A8 {p} {w}", f"calibrate,quantize{{policy={p},weights={w}}}"
+    for p in POLICIES:
+        for w in WEIGHTS:
+            yield f"SmoothQuant α{alpha} {p} {w}", f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w}}}"
+    if extra:
+        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-channel}}")
+        yield ("SmoothQuant α=auto O1 per-channel",
+               "calibrate,smooth{alpha=auto,policy=O1,weights=per-channel},quantize{policy=O1,weights=per-channel}")
+        yield ("SmoothQuant α=auto O3 per-tensor",
+               "calibrate,smooth{alpha=auto,policy=O3},quantize{policy=O3}")
+        # Ablations for "what limits O1": leave one family of linears in float.
+        for layers in only.split("|"):
+            yield (f"SmoothQuant α{alpha} O1 per-channel, {layers} float",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,exclude={layers}}}")
+    yield "onnxruntime quantize_static (QDQ, symmetric, MinMax)", "ort"
+
+
+def session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> float:
+    start = time.perf_counter()
+    cmd = [str(sqopt), "--passes", pipeline, "--calib", str(calib), str(model), "-o", str(out), "--force"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
+    return time.perf_counter() - start
+
+
+def linear_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    """(MatMul/Gemm nodes with an initializer weight, all other MatMuls) by name; the LM head
+    (the linear producing a graph output) is reported among the others."""
+    inits = {i.name for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    linears, others = [], []
+    for n in model.graph.node:
+        if n.op_type not in ("MatMul", "Gemm"):
+            continue
+        if n.input[1] in inits and n.input[0] not in inits and n.output[0] not in outputs:
+            linears.append(n.name)
+        else:
+            others.append(n.name)
+    return linears, others
+
+
+def run_ort_quantize_static(model: Path, calib: Path, out: Path) -> float:
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    proto = onnx.load(str(model), load_external_data=False)
+    _, others = linear_nodes(proto)
+    sets = realmodels.list_test_data_sets(calib)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(sets)
+
+        def get_next(self):
+            folder = next(self.it, None)
+            return None if folder is None else realmodels.read_test_data_set(folder)[0]
+
+    start = time.perf_counter()
+    quantize_static(str(model), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=others,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    return time.perf_counter() - start
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def evaluate_lm(candidate: Path, reference_logits: list[np.ndarray], eval_sets, threads: int) -> dict:
+    sess = session(candidate, threads)
+    nll, count, kl_sum, agree, positions = 0.0, 0, 0.0, 0, 0
+    for folder, ref in zip(eval_sets, reference_logits):
+        ids = realmodels.read_test_data_set(folder)[0]["input_ids"]
+        logits = sess.run(["logits"], {"input_ids": ids})[0]
+        n, c = realmodels.next_token_nll(logits, ids)
+        nll, count = nll + n, count + c
+        lp, lq = log_softmax(ref), log_softmax(logits)
+        kl_sum += float((np.exp(lp) * (lp - lq)).sum())
+        agree += int((ref.argmax(-1) == logits.argmax(-1)).sum())
+        positions += ref.shape[0] * ref.shape[1]
+    return {"perplexity": math.exp(nll / count), "kl": kl_sum / positions, "top1": agree / positions}
+
+
+def evaluate_embedding(candidate: Path, reference: list[np.ndarray], eval_sets, threads: int) -> dict:
+    sess = session(candidate, threads)
+    cosines = []
+    for folder, ref in zip(eval_sets, reference):
+        inputs = realmodels.read_test_data_set(folder)[0]
+        emb = sess.run(["sentence_embedding"], inputs)[0]
+        for a, b in zip(emb.reshape(len(emb), -1), ref.reshape(len(ref), -1)):
+            cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
+    return {"cosine_mean": float(np.mean(cosines)), "cosine_min": float(np.min(cosines))}
+
+
+def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> list[dict]:
+    folder = REPO / "build" / "real" / name
+    model, calib = folder / "model.onnx", folder / "calib"
+    eval_sets = realmodels.list_test_data_sets(folder / "eval")
+    causal = name.startswith("smollm2")
+    ref_sess = session(model, args.threads)
+    if causal:
+        reference = [ref_sess.run(["logits"], realmodels.read_test_data_set(f)[0])[0] for f in eval_sets]
+    else:
+        reference = [ref_sess.run(["sentence_embedding"], realmodels.read_test_data_set(f)[0])[0] for f in eval_sets]
+    del ref_sess
+    rows = []
+    done = {r["config"]: r for r in previous.get(name, [])}
+    for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder"):
+        if label in done:
+            rows.append(done[label])
+            continue
+        out = work / name / (label.replace(" ", "_").replace("/", "_").replace("α", "a").replace("(", "").replace(")", "").replace(",", "") + ".onnx")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        seconds = 0.0
+        if pipeline is None:
+            out = model
+        elif pipeline == "ort":
+            seconds = run_ort_quantize_static(model, calib, out)
+        else:
+            seconds = run_sqopt(sqopt, pipeline, model, calib, out)
+        metrics = (evaluate_lm if causal else evaluate_embedding)(out, reference, eval_sets, args.threads)
+        row = {"config": label, "pipeline": pipeline, "seconds": seconds, **metrics}
+        print(json.dumps({"model": name, **row}), flush=True)
+        rows.append(row)
+        if args.json:
+            Path(args.json).write_text(json.dumps({**previous, name: rows}, indent=1))
+        if out != model and not args.keep:
+            out.unlink(missing_ok=True)
+    return rows
+
+
+def render(results: dict, args) -> str:
+    lines = ["# Accuracy of sqopt's W8A8 models", "",
+             "Generated by `python tools/accuracy.py` (do not edit by hand) on "
+             f"{datetime.date.today().isoformat()}, onnxruntime {ort.__version__}, {platform.machine()}.", "",
+             "Every model is calibrated on the 16 samples in `build/real/MODEL/calib` and evaluated with "
+             "onnxruntime on the 25 held-out samples in `build/real/MODEL/eval` (texts calibration never "
+             "saw; at most 128 tokens each). Every linear layer is quantized — including o_proj/down_proj "
+             "and fc2, whose inputs SmoothQuant does not smooth — except the LM head; attention MatMuls "
+             "stay float (`bmm=false`). Symmetric int8, zero point 0, scale = absmax/127. O1 = per-token "
+             "dynamic activations, O2 = per-tensor dynamic, O3 = per-tensor static (paper Table 2); "
+             "weights per-tensor (the paper's levels) or per output channel.", ""]
+    for name, rows in results.items():
+        causal = name.startswith("smollm2")
+        lines += [f"## {name}", ""]
+        if causal:
+            lines += ["| configuration | perplexity | Δ vs fp32 | KL(fp32‖q) | top-1 agreement |",
+                      "|---|---:|---:|---:|---:|"]
+            base = rows[0]["perplexity"]
+            for r in rows:
+                delta = "" if r["pipeline"] is None else f"{100 * (r['perplexity'] / base - 1):+.1f}%"
+                lines.append(f"| {r['config']} | {r['perplexity']:.2f} | {delta} | {r['kl']:.4f} | {100 * r['top1']:.1f}% |")
+        else:
+            lines += ["| configuration | embedding cosine (mean) | worst sample |", "|---|---:|---:|"]
+            for r in rows:
+                lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
+        lines += ["", "Pipelines: " + "; ".join(sorted({f"`{r['pipeline']}`" for r in rows
+                                                       if r["pipeline"] not in (None, "ort")})), ""]
+    lines += ["Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="*", default=["smollm2", "minilm"])
+    parser.add_argument("--sqopt", default=str(REPO / ".build" / "release" / "sqopt"))
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--extra", action="store_true", help="also scope=all and alpha=auto rows")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the quantized models in --work")
+    parser.add_argument("--work", default=str(REPO / "build" / "accuracy"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "accuracy.md"))
+    parser.add_argument("--json", help="also write the raw results here (updated after every row)")
+    parser.add_argument("--resume", help="reuse the rows of an earlier --json file (same labels)")
+    args = parser.parse_args()
+    sqopt = Path(args.sqopt)
+    if not sqopt.exists():
+        print("building sqopt (release) ...", file=sys.stderr)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "sqopt"], cwd=REPO, check=True)
+    previous = json.loads(Path(args.resume).read_text()) if args.resume else {}
+    results = {}
+    for name in args.models:
+        if not (REPO / "build" / "real" / name / "model.onnx").exists():
+            print(f"skipping {name}: build/real/{name}/model.onnx is missing", file=sys.stderr)
+            continue
+        results[name] = evaluate_model(name, args, sqopt, Path(args.work), {**previous, **results})
+    Path(args.out).write_text(render(results, args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
