@@ -11,6 +11,9 @@ extension PassRegistry {
         registry.register(FoldConstants.self)
         registry.register(ShapeInference.self)
         registry.register(UpgradeOpset.self)
+        registry.register(Calibrate.self)
+        registry.register(Smooth.self)
+        registry.register(Quantize.self)
         return registry
     }()
 }

@@ -56,8 +56,9 @@ extension DecodeContext {
             guard !name.isEmpty else {
                 throw ONNXError.invalidModel(file: file, location: graphLocation, reason: "sparse initializer #\(index) has no name")
             }
-            let value = Value(name: name, constant: try densify(sparseProto.pointee, location: "sparse initializer '\(name)'"))
+            // Pack first: densifying adopts (and later frees) the values' raw_data buffer.
             let packed = packedBytes(UnsafePointer(sparseProto))
+            let value = Value(name: name, constant: try densify(sparseProto.pointee, location: "sparse initializer '\(name)'"))
             if let storage = value.constant?.storage {
                 value.updateONNXExtras { $0.sparseInitializer = (packed, ObjectIdentifier(storage)) }
             }

@@ -1,4 +1,5 @@
 import SQDriver
 import SQPasses
 
+SignalCleanup.install()
 Driver(registry: .builtin).main()

@@ -136,57 +136,75 @@ struct RobustnessProcessResult: CustomStringConvertible {
 }
 
 /// A subprocess writing its output to temporary files (no pipe can fill up and block it).
+///
+/// Spawned with `posix_spawn` and reaped with `waitpid` here, not with Foundation's `Process`:
+/// under the sanitizers, with many children at once, `Process` sometimes misses a child's
+/// exit and `waitUntilExit()` never returns (seen with ASan and TSan here).
 final class RobustnessProcess: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
     private let outPath: String
     private let errPath: String
     private let started = Date()
+    private var waitStatus: Int32?
 
     init(executable: String, arguments: [String], currentDirectory: String?) throws {
         let base = NSTemporaryDirectory() + "sqopt-proc-\(UUID().uuidString)"
         outPath = base + ".out"
         errPath = base + ".err"
-        guard FileManager.default.createFile(atPath: outPath, contents: nil),
-              FileManager.default.createFile(atPath: errPath, contents: nil) else {
-            throw RobustnessFailure("cannot create \(base).out/.err")
+        // `env -C DIR` changes the working directory for the child only.
+        let command = (currentDirectory.map { ["/usr/bin/env", "-C", $0] } ?? []) + [executable] + arguments
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, command[0], &actions, nil, argv, environ)
+        guard status == 0 else {
+            throw RobustnessFailure("cannot start \(command[0]): \(String(cString: strerror(status)))")
         }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        pid = child
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    /// Reaps the child if it has ended (non-blocking).
+    var isRunning: Bool {
+        if waitStatus != nil { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { waitStatus = status }
+        return waitStatus == nil
+    }
 
-    func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    func send(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
 
     /// Waits for the end (SIGKILL after `timeout` seconds) and collects the result.
     func wait(timeout: Double) -> RobustnessProcessResult {
         let deadline = Date().addingTimeInterval(timeout)
         var timedOut = false
-        while process.isRunning {
+        while isRunning {
             if Date() > deadline {
                 timedOut = true
-                send(SIGKILL)
-                process.waitUntilExit()
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                if waitpid(pid, &status, 0) == pid { waitStatus = status }
                 break
             }
             usleep(2_000)
         }
-        process.waitUntilExit()
         let seconds = Date().timeIntervalSince(started)
-        let byExit = process.terminationReason == .exit
+        let status = waitStatus ?? 0
+        let terminatingSignal = status & 0x7F  // WTERMSIG; 0 when it exited (WIFEXITED)
         let stdout = String(decoding: RobustnessSupport.bytes(outPath), as: UTF8.self)
         let stderr = String(decoding: RobustnessSupport.bytes(errPath), as: UTF8.self)
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)
-        return RobustnessProcessResult(exitCode: byExit ? process.terminationStatus : nil,
-                             signal: byExit ? nil : process.terminationStatus,
-                             timedOut: timedOut, stdout: stdout, stderr: stderr, seconds: seconds)
+        return RobustnessProcessResult(exitCode: terminatingSignal == 0 ? (status >> 8) & 0xFF : nil,
+                                       signal: terminatingSignal == 0 ? nil : terminatingSignal,
+                                       timedOut: timedOut, stdout: stdout, stderr: stderr, seconds: seconds)
     }
 }
 

@@ -24,17 +24,7 @@ func arithmetic(_ op: ArithmeticOp, _ a: Tensor, _ b: Tensor, _ pool: BufferPool
     if case .mod(let fmod) = op, !fmod, a.dtype.isFloatingPoint {
         throw OpError("Mod of floating-point tensors requires fmod=1")
     }
-    if a.dtype == .float {
-        switch op {
-        case .add: return try floatBinary(FloatAdd.self, a, b, pool)
-        case .subtract: return try floatBinary(FloatSubtract.self, a, b, pool)
-        case .multiply: return try floatBinary(FloatMultiply.self, a, b, pool)
-        case .divide: return try floatBinary(FloatDivide.self, a, b, pool)
-        case .max: return try floatBinary(FloatMax.self, a, b, pool)
-        case .min: return try floatBinary(FloatMin.self, a, b, pool)
-        case .mod: break
-        }
-    }
+    if let fast = try fastFloatArithmetic(op, a, b, pool) { return fast }
     return try ArithmeticComputation(op: op, a: a, b: b, pool: pool).dispatch(a.dtype)
 }
 
@@ -106,12 +96,7 @@ struct PowKernel: OpKernel {
             if x.dtype == .float, let e = constantExponent, [1, 2, 3, 0.5].contains(e), y.count == 1 {
                 let shape = try broadcastShape([x.shape, y.shape])
                 let r: Tensor
-                switch e {
-                case 2: r = try floatUnary(FloatSquare.self, x, pool)
-                case 3: r = try floatUnary(FloatCube.self, x, pool)
-                case 0.5: r = try floatUnary(FloatSqrt.self, x, pool)
-                default: r = try floatUnary(FloatCopy.self, x, pool)
-                }
+                r = try floatPower(x, exponent: e, pool)
                 return [r.shape == shape ? r : try r.reshaped(shape)]
             }
             return [try PowComputation(x: x, y: y, pool: pool).dispatch(x.dtype)]

@@ -47,10 +47,14 @@ struct SliceKernel: OpKernel {
                 s = Swift.min(Swift.max(s, 0), dim - 1)
                 e = Swift.min(Swift.max(e, -1), dim - 1)
             }
-            let n = step > 0 ? (e - s + step - 1) / step : (s - e - step - 1) / (-step)
-            shape[a] = Swift.max(n, 0)
+            // Element count without overflow for any step (|e - s| <= dim + 1).
+            if step > 0 {
+                shape[a] = e > s ? (e - s - 1) / step + 1 : 0
+            } else {
+                shape[a] = s > e ? (s - e - 1) / (step == Int.min ? Int.max : -step) + 1 : 0
+            }
             if shape[a] > 0 { offset += s * base[a] }
-            strides[a] = base[a] * step
+            strides[a] = shape[a] > 1 ? base[a] * step : 0
         }
         return [try stridedView(x, offset: offset, strides: strides, shape: shape, pool)]
     }
@@ -129,7 +133,13 @@ struct SplitKernel: OpKernel {
             if numOutputs == nil && dim % n != 0 { throw OpError("dim \(dim) does not split evenly into \(n) outputs") }
             sizes = (0..<n).map { Swift.max(0, Swift.min(chunk, dim - $0 * chunk)) }
         }
-        guard sizes.count == outputCount, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == dim else {
+        var total = 0
+        for size in sizes {
+            let (sum, overflow) = total.addingReportingOverflow(size)
+            guard size >= 0, !overflow else { throw OpError("invalid split sizes \(sizes)") }
+            total = sum
+        }
+        guard sizes.count == outputCount, total == dim else {
             throw OpError("split sizes \(sizes) do not cover dim \(dim) with \(outputCount) outputs")
         }
         guard let size = x.dtype.byteSize else { throw OpError.unsupportedType(x.dtype) }

@@ -5,6 +5,30 @@ import SQIR
 /// function is a type, so specialization inlines it into plain or 8-lane loops; the
 /// generic paths (any dtype, closures) serve everything else.
 
+/// A float function with a scalar and an 8-lane form, passed as a type so that generic
+/// specialization inlines it into the loop (a closure argument would be called per element).
+protocol FloatFunction {
+    static func scalar(_ x: Float) -> Float
+    static func vector(_ x: Float8) -> Float8
+}
+
+/// dst[i] = F(src[i]) for `count` floats, 8 at a time (the tail padded).
+@inline(__always)
+func applyFunction<F: FloatFunction>(_ f: F.Type, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    var i = 0
+    let raw = UnsafeRawPointer(src), out = UnsafeMutableRawPointer(dst)
+    while i + 8 <= count {
+        out.storeBytes(of: F.vector(raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self)), toByteOffset: i * 4, as: Float8.self)
+        i += 8
+    }
+    if i < count {
+        var tail = Float8()
+        for j in 0..<(count - i) { tail[j] = src[i + j] }
+        let r = F.vector(tail)
+        for j in 0..<(count - i) { dst[i + j] = r[j] }
+    }
+}
+
 protocol FloatBinaryFunction {
     static func apply(_ a: Float, _ b: Float) -> Float
 }
@@ -18,6 +42,21 @@ enum FloatMax: FloatBinaryFunction {
 }
 enum FloatMin: FloatBinaryFunction {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (b < a ? b : a) }
+}
+
+/// The float32 fast path of an arithmetic op (kept in this file with the generic loops it
+/// instantiates, so they are specialized even without whole-module optimization).
+func fastFloatArithmetic(_ op: ArithmeticOp, _ a: Tensor, _ b: Tensor, _ pool: BufferPool) throws -> Tensor? {
+    guard a.dtype == .float, b.dtype == .float else { return nil }
+    switch op {
+    case .add: return try floatBinary(FloatAdd.self, a, b, pool)
+    case .subtract: return try floatBinary(FloatSubtract.self, a, b, pool)
+    case .multiply: return try floatBinary(FloatMultiply.self, a, b, pool)
+    case .divide: return try floatBinary(FloatDivide.self, a, b, pool)
+    case .max: return try floatBinary(FloatMax.self, a, b, pool)
+    case .min: return try floatBinary(FloatMin.self, a, b, pool)
+    case .mod: return nil
+    }
 }
 
 /// out = Op(a, b) for float32 tensors with broadcasting.
@@ -100,6 +139,10 @@ enum FloatRelu: FloatFunction {
         return r
     }
 }
+enum FloatAbsolute: FloatFunction {
+    static func scalar(_ x: Float) -> Float { Swift.abs(x) }
+    @inline(__always) static func vector(_ x: Float8) -> Float8 { absolute(x) }
+}
 enum FloatSquare: FloatFunction {
     static func scalar(_ x: Float) -> Float { x * x }
     @inline(__always) static func vector(_ x: Float8) -> Float8 { x * x }
@@ -136,7 +179,18 @@ func fastFloatUnary(_ op: UnaryOp, _ x: Tensor, _ pool: BufferPool) throws -> Te
     case .reciprocal: return try floatUnary(FloatReciprocal.self, x, pool)
     case .neg: return try floatUnary(FloatNegate.self, x, pool)
     case .relu: return try floatUnary(FloatRelu.self, x, pool)
+    case .abs: return try floatUnary(FloatAbsolute.self, x, pool)
     default: return nil
+    }
+}
+
+/// x^e for the exponents with a multiply/sqrt form (2, 3, 0.5; anything else copies).
+func floatPower(_ x: Tensor, exponent e: Double, _ pool: BufferPool) throws -> Tensor {
+    switch e {
+    case 2: return try floatUnary(FloatSquare.self, x, pool)
+    case 3: return try floatUnary(FloatCube.self, x, pool)
+    case 0.5: return try floatUnary(FloatSqrt.self, x, pool)
+    default: return try floatUnary(FloatCopy.self, x, pool)
     }
 }
 
@@ -177,6 +231,51 @@ func floatSoftmaxRows(_ x: Tensor, rows: Int, n: Int, log: Bool, _ pool: BufferP
                 while i < n { let e = FloatExp.scalar(p[i] - maxValue); q[i] = e; sum += e; i += 1 }
                 let r = 1 / sum
                 for k in 0..<n { q[k] *= r }
+            }
+        }
+    }
+}
+
+/// Sum, mean, max or min over the trailing `n` elements of each of `rows` contiguous rows
+/// (Reduce* over the last axes, e.g. RMSNorm's mean of squares or O1's per-token absmax).
+/// Sums use 8 float lanes per row and are added up in double.
+func floatReduceRows(_ x: Tensor, rows: Int, n: Int, reduction: Reduction, outShape: [Int], _ pool: BufferPool) throws -> Tensor? {
+    guard [.sum, .mean, .max, .min].contains(reduction), n > 0 else { return nil }
+    return try x.withElements(as: Float.self) { src in
+        try pool.make(Float.self, shape: outShape) { out in
+            let s = try base(src)
+            for row in 0..<rows {
+                let p = s + row * n
+                let raw = UnsafeRawPointer(p)
+                var i = 0
+                switch reduction {
+                case .max, .min:
+                    var acc = splat(reduction == .max ? -.infinity : .infinity)
+                    var nan = false
+                    while i + 8 <= n {
+                        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self)
+                        nan = nan || any(v .!= v)
+                        acc = reduction == .max ? larger(acc, v) : smaller(acc, v)
+                        i += 8
+                    }
+                    var result = reduction == .max ? acc.max() : acc.min()
+                    while i < n {
+                        nan = nan || p[i].isNaN
+                        result = reduction == .max ? Swift.max(result, p[i]) : Swift.min(result, p[i])
+                        i += 1
+                    }
+                    out[row] = nan ? .nan : result
+                default:
+                    var acc = Float8()
+                    while i + 8 <= n {
+                        acc += raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self)
+                        i += 8
+                    }
+                    var total = 0.0
+                    for lane in 0..<8 { total += Double(acc[lane]) }
+                    while i < n { total += Double(p[i]); i += 1 }
+                    out[row] = Float(reduction == .mean ? total / Double(n) : total)
+                }
             }
         }
     }

@@ -76,12 +76,13 @@ struct NormalizationKernel: OpKernel {
         let scale = try required(inputs, 1, "scale input")
         let bias = rms ? nil : (inputs.count > 2 ? inputs[2] : nil)
         let statsShape = Array(x.shape[..<a]) + [Int](repeating: 1, count: x.rank - a)
-        let results = try NormalizationComputation(
+        let computation = NormalizationComputation(
             x: x, scale: try expanded(try widen(scale), to: normShape, pool),
             bias: try bias.map { try expanded(try widen($0), to: normShape, pool) },
             groups: x.shape[..<a].reduce(1, *), size: normShape.reduce(1, *),
-            statsShape: statsShape, epsilon: epsilon, rms: rms, pool: pool
-        ).dispatch(x.dtype)
+            statsShape: statsShape, epsilon: epsilon, rms: rms, pool: pool)
+        // float32 called directly so it is specialized here even without whole-module optimization.
+        let results = x.dtype == .float ? try computation.run(Float.self) : try computation.dispatch(x.dtype)
         var y = results[0]
         if original.dtype.isHalfPrecision { y = try narrowedFromFloat(y, to: original.dtype, pool) }
         return [y] + results.dropFirst().map { Optional($0) }

@@ -17,11 +17,18 @@ struct PadKernel: OpKernel {
         guard pads.count == 2 * axes.count else { throw OpError("pads has \(pads.count) entries; expected \(2 * axes.count)") }
         var begin = [Int](repeating: 0, count: r), end = [Int](repeating: 0, count: r)
         for (i, a) in axes.enumerated() { begin[a] = pads[i]; end[a] = pads[i + axes.count] }
+        var sizes: [Int] = []
+        for d in 0..<r {
+            let (grown, overflowA) = x.shape[d].addingReportingOverflow(begin[d])
+            let (size, overflowB) = grown.addingReportingOverflow(end[d])
+            guard !overflowA, !overflowB, size >= 0 else { throw OpError("pads \(pads) do not fit dim \(d) of \(x.shape)") }
+            sizes.append(size)
+        }
+        try checkOutputSize(sizes, x.dtype, pool)
         var maps: [[Int]] = []
         for d in 0..<r {
             let dim = x.shape[d]
-            let size = dim + begin[d] + end[d]
-            guard size >= 0 else { throw OpError("pads \(pads) crop more than dim \(d) of \(x.shape)") }
+            let size = sizes[d]
             guard size == 0 || dim > 0 || mode == .constant || size == dim else {
                 throw OpError("cannot \(mode.rawValue)-pad an empty dim")
             }
@@ -54,6 +61,13 @@ struct PadKernel: OpKernel {
     }
 }
 
+/// Refuses an output shape beyond the pool's size limit before index maps are built for it.
+private func checkOutputSize(_ shape: [Int], _ dtype: DType, _ pool: BufferPool) throws {
+    guard let count = checkedElementCount(shape), count <= pool.maxTensorBytes / Swift.max(dtype.byteSize ?? 1, 1) else {
+        throw OpError("output shape \(shape) exceeds the limit of \(pool.maxTensorBytes) bytes")
+    }
+}
+
 struct TileKernel: OpKernel {
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let x = try required(inputs, 0)
@@ -61,7 +75,13 @@ struct TileKernel: OpKernel {
         guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }) else {
             throw OpError("repeats \(repeats) must have one non-negative entry per dim of \(x.shape)")
         }
-        let maps = zip(x.shape, repeats).map { dim, n in (0..<(dim * n)).map { $0 % Swift.max(dim, 1) } }
+        let sizes = try zip(x.shape, repeats).map { dim, n in
+            let (size, overflow) = dim.multipliedReportingOverflow(by: n)
+            guard !overflow else { throw OpError("repeats \(repeats) overflow the shape \(x.shape)") }
+            return size
+        }
+        try checkOutputSize(sizes, x.dtype, pool)
+        let maps = zip(x.shape, sizes).map { dim, size in (0..<size).map { $0 % Swift.max(dim, 1) } }
         return [try indexMappedCopy(x, maps: maps, fill: nil, pool)]
     }
 }

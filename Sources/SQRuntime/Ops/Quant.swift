@@ -155,7 +155,8 @@ struct DynamicQuantizeLinearKernel: OpKernel {
         guard x.dtype == .float else { throw OpError.unsupportedType(x.dtype) }
         return try x.withElements(as: Float.self) { src in
             var lo: Float = 0, hi: Float = 0
-            for v in src { lo = Swift.min(lo, v); hi = Swift.max(hi, v) }
+            for v in src where !v.isNaN { lo = Swift.min(lo, v); hi = Swift.max(hi, v) }
+            guard lo.isFinite, hi.isFinite else { throw OpError("cannot quantize a tensor holding infinities") }
             let scale = (hi == lo ? 1 : hi - lo) / 255
             let zp = Swift.min(Swift.max(0 - lo / scale, 0), 255).rounded(.toNearestOrEven)
             let y = try pool.make(UInt8.self, shape: x.shape) { out in

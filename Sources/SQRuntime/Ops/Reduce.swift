@@ -24,6 +24,14 @@ struct ReduceKernel: OpKernel {
                 axes = Array(0..<x.rank)
             }
             let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.rank) })
+            // float32 over trailing axes: contiguous rows.
+            if x.dtype == .float, let first = reduced.min(), reduced.count == x.rank - first {
+                let outShape = keepDims ? x.shape.enumerated().map { $0.offset >= first ? 1 : $0.element } : Array(x.shape[..<first])
+                if let fast = try floatReduceRows(x, rows: x.shape[..<first].reduce(1, *), n: x.shape[first...].reduce(1, *),
+                                                  reduction: reduction, outShape: outShape, pool) {
+                    return [fast]
+                }
+            }
             return [try ReduceComputation(reduction: reduction, x: x, reduced: reduced, keepDims: keepDims, pool: pool).dispatch(x.dtype)]
         }
     }

@@ -168,7 +168,7 @@ private struct RangeComputation: NumericComputation {
         guard d != .zero, !span.isNaN, span < Double(pool.maxTensorBytes) else {
             throw OpError("Range(\(s), \(l), \(d)) has no finite length")
         }
-        let n = Swift.max(Int(span.rounded(.up)), 0)
+        let n = span <= 0 ? 0 : Int(span.rounded(.up))
         return try pool.make(T.self, dtype: start.dtype, shape: [n]) { out in
             if T.isFloatingPointType {
                 let sd = s.doubleValue, dd = d.doubleValue

@@ -99,26 +99,3 @@ func vectorTanh(_ x: Float8) -> Float8 {
     return result
 }
 
-/// A float function with a scalar and an 8-lane form, passed as a type so that generic
-/// specialization inlines it into the loop (a closure argument would be called per element).
-protocol FloatFunction {
-    static func scalar(_ x: Float) -> Float
-    static func vector(_ x: Float8) -> Float8
-}
-
-/// dst[i] = F(src[i]) for `count` floats, 8 at a time (the tail padded).
-@inline(__always)
-func applyFunction<F: FloatFunction>(_ f: F.Type, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
-    var i = 0
-    let raw = UnsafeRawPointer(src), out = UnsafeMutableRawPointer(dst)
-    while i + 8 <= count {
-        out.storeBytes(of: F.vector(raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self)), toByteOffset: i * 4, as: Float8.self)
-        i += 8
-    }
-    if i < count {
-        var tail = Float8()
-        for j in 0..<(count - i) { tail[j] = src[i + j] }
-        let r = F.vector(tail)
-        for j in 0..<(count - i) { dst[i + j] = r[j] }
-    }
-}

@@ -10,4 +10,5 @@ import SQPasses
 
 var registry = PassRegistry.builtin
 registry.register(StripMultiplyByOne.self)
+SignalCleanup.install(toolName: "sqopt-custom")
 Driver(toolName: "sqopt-custom", registry: registry).main()
