@@ -32,6 +32,7 @@ public struct Driver {
             return .usage
         } catch let error as PipelineError {
             Console.error("Error: \(error)")
+            Console.error("Usage: \(usageLine(for: ""))")
             Console.error("See '\(toolName) passes' for the registered passes and their options.")
             return .usage
         } catch {
@@ -92,6 +93,7 @@ public struct Driver {
         case "verify": return "\(toolName) verify REFERENCE CANDIDATE --data DIR [--layerwise] [--json]"
         case "passes": return "\(toolName) passes"
         case "calib-merge": return "\(toolName) calib-merge A.json B.json [...] -o OUT.json"
+        case "bench": return "\(toolName) \(BenchCommand.usage)"
         default: return "\(toolName) --passes LIST [options] MODEL [-o OUT]"
         }
     }
@@ -103,6 +105,7 @@ public struct Driver {
         case "run": Console.out(RunCommand(driver: self).help)
         case "verify": Console.out(VerifyCommand(driver: self).help)
         case "calib-merge": Console.out(CalibMergeCommand(driver: self).help)
+        case "bench": Console.out(BenchCommand(driver: self).help)
         case "optimize", "passes":
             Console.out(command == "passes" ? passListing() : OptimizeCommand(driver: self).help)
         default:
@@ -144,14 +147,7 @@ public struct Driver {
     }
 
     func passListing() -> String {
-        var s = "Registered passes (use as --passes a,b{option=value},c):\n\n"
-        for info in registry.passes {
-            s += "  \(info.name)\n      \(info.summary)\n"
-            for opt in info.options {
-                s += "      \(opt.name)=\(opt.typeName) (default \(opt.defaultText)): \(opt.help)\n"
-            }
-        }
-        return s
+        "Registered passes (use as --passes a,b{option=value},c):\n\n" + registry.listing()
     }
 
     func listPasses(_ args: [String]) throws {

@@ -25,6 +25,15 @@ enum SmoothQuantDefaults {
     /// not set them.
     static func apply(to pipeline: Pipeline, policy: String?, alpha: String?, registry: PassRegistry) throws -> Pipeline {
         var out = pipeline
+        for (pass, option, text) in [("quantize", "policy", policy), ("smooth", "alpha", alpha)] {
+            guard let text else { continue }
+            guard let declaration = registry.info(named: pass)?.option(named: option), declaration.parseValue(text) != nil else {
+                throw UsageError(message: "invalid --\(option) '\(text)' (expected \(registry.info(named: pass)?.option(named: option)?.typeName ?? "a value"))", command: "optimize")
+            }
+            if !pipeline.elements.contains(where: { $0.passName == pass }) {
+                throw UsageError(message: "--\(option) is given but the pipeline has no '\(pass)' pass", command: "optimize")
+            }
+        }
         for (i, element) in pipeline.elements.enumerated() {
             var options = element.options
             for (pass, option, text) in [("quantize", "policy", policy), ("smooth", "alpha", alpha)] {

@@ -53,7 +53,7 @@ public struct Smoother {
         var reports: [SmoothGroupReport] = []
         var skipped: [(String, String)] = []
         for found in groups {
-            let group = found.refreshed()
+            let group = found.refreshed()  // current weights (see `apply`)
             let name = group.activation.name
             guard let stats = statistics[name] else {
                 skipped.append((name, "no calibration statistics for '\(name)'"))
@@ -75,10 +75,10 @@ public struct Smoother {
                               weightAbsMax: SmoothFactors.groupWeightAbsMax(group.layers), alpha: alpha)
     }
 
-    private func apply(_ found: SmoothGroup, stats: ActivationStatistics, alpha: Double,
+    /// `group` must be fresh (`refreshed()`): an earlier group's fold may have rescaled the
+    /// weight of one of its linears (down_proj's fold into up_proj's output channels).
+    private func apply(_ group: SmoothGroup, stats: ActivationStatistics, alpha: Double,
                        in graph: Graph, statistics: inout CalibrationStatistics) throws -> SmoothGroupReport {
-        // Re-read the linears: an earlier group's fold may have rescaled one of their weights.
-        let group = found.refreshed()  // (run() refreshed it already; cheap, and keeps apply safe alone)
         let x = group.activation
         let s = Self.factors(for: group, stats: stats, alpha: alpha)
         let smoothed = try stats.dividingChannels(by: s)
