@@ -69,8 +69,9 @@ def configurations(alpha: float, extra: bool, family: str):
         for w in WEIGHTS:
             yield f"SmoothQuant α{alpha} {p} {w}", f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w}}}"
     if extra:
-        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel",
-               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-channel}}")
+        for p, w in (("O1", "per-channel"), ("O3", "per-tensor"), ("O3", "per-channel")):
+            yield (f"SmoothQuant α{alpha} scope=all {p} {w}",
+                   f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy={p},weights={w}}}")
         yield ("SmoothQuant α=auto O1 per-channel",
                "calibrate,smooth{alpha=auto,policy=O1,weights=per-channel},quantize{policy=O1,weights=per-channel}")
         yield ("SmoothQuant α=auto O3 per-tensor",
@@ -217,7 +218,19 @@ def render(results: dict, args) -> str:
              "and fc2, whose inputs SmoothQuant does not smooth — except the LM head; attention MatMuls "
              "stay float (`bmm=false`). Symmetric int8, zero point 0, scale = absmax/127. O1 = per-token "
              "dynamic activations, O2 = per-tensor dynamic, O3 = per-tensor static (paper Table 2); "
-             "weights per-tensor (the paper's levels) or per output channel.", ""]
+             "weights per-tensor (the paper's levels) or per output channel.", "",
+             "Rows and their sqopt pipelines (all with `--calib build/real/MODEL/calib`):", "",
+             "- *naive W8A8 P W*: `calibrate,quantize{policy=P,weights=W}`",
+             "- *SmoothQuant αA P W*: `calibrate,smooth{alpha=A},quantize{policy=P,weights=W}` "
+             "(norm→linear groups smoothed: q/k/v, gate/up, fc1)",
+             "- *scope=all*: `smooth{scope=all}` also smooths o_proj / down_proj / fc2 inputs (down_proj "
+             "folds into up_proj, the others get a `Mul(1/s)`)",
+             "- *α=auto*: `smooth{alpha=auto,policy=P,weights=W}` picks α per group on 0.30…0.90",
+             "- *norm→linear layers only*: `quantize{exclude=o_proj|down_proj}` (MiniLM: "
+             "`exclude=output/dense`), the layers the paper quantizes with SmoothQuant",
+             "- *X float*: the same exclusion for one family, to see which layers limit O1",
+             "- *onnxruntime quantize_static*: `quantize_static(QDQ, QInt8/QInt8, MinMax, "
+             "ActivationSymmetric, WeightSymmetric)` on the same samples and the same MatMuls", ""]
     for name, rows in results.items():
         causal = name.startswith("smollm2")
         lines += [f"## {name}", ""]
@@ -232,8 +245,7 @@ def render(results: dict, args) -> str:
             lines += ["| configuration | embedding cosine (mean) | worst sample |", "|---|---:|---:|"]
             for r in rows:
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
-        lines += ["", "Pipelines: " + "; ".join(sorted({f"`{r['pipeline']}`" for r in rows
-                                                       if r["pipeline"] not in (None, "ort")})), ""]
+        lines += [""]
     lines += ["Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py`.", ""]
     return "\n".join(lines)
 

@@ -98,7 +98,8 @@ enum SmoothQuantDefaults {
     /// After the pipeline: `--save-calib` and `--report`.
     static func finish(context: PassContext, parsed: ParsedArguments) throws {
         if let file = parsed.value("--save-calib") {
-            guard let stats = context[CalibrationStatisticsKey.self] else {
+            // The statistics as calibrated (smooth rescales and re-fingerprints the live ones).
+            guard let stats = context[CalibrationResultKey.self] ?? context[CalibrationStatisticsKey.self] else {
                 throw DriverError("--save-calib: the pipeline produced no calibration statistics (add calibrate)")
             }
             try stats.save(to: file)

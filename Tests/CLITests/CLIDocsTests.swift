@@ -100,8 +100,8 @@ import Testing
         }
         for code in ["| 0 |", "| 1 |", "| 2 |"] { #expect(docs.contains(code), "exit code row \(code) missing") }
         let passes = try CLI.run(["passes"]).stdout
-        let policy = try #require(passes.firstMatch(of: #/policy=O1\|O2\|O3 \(default (O\d)\)/#)?.output.1)
-        let weights = try #require(passes.firstMatch(of: #/weights=per-tensor\|per-channel \(default ([a-z-]+)\)/#)?.output.1)
+        let policy = try #require(passes.firstMatch(of: #/policy=(O\d)\s+<O1\|O2\|O3>/#)?.output.1)
+        let weights = try #require(passes.firstMatch(of: #/weights=([a-z-]+)\s+<per-tensor\|per-channel>/#)?.output.1)
         #expect(docs.contains("default policy is **\(policy)**"), "docs/cli.md should state the default policy \(policy)")
         #expect(docs.contains("**\(weights)** weights"), "docs/cli.md should state the default weights \(weights)")
     }

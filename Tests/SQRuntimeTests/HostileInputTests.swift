@@ -60,3 +60,18 @@ import Testing
         #expect(outcome(ArithmeticKernel(op: .mod(fmod: false)), [int64s([2], [small, 1]), int64s([2], [-1, 0])]).hasPrefix("ok"))
     }
 }
+
+/// Attribute values at the limits of Int.
+@Suite struct HostileAttributeTests {
+    let pool = BufferPool(maxTensorBytes: 1 << 24)
+
+    @Test func hugeBlockSizesAndOutputCounts() throws {
+        let x = floats([2, 4], [1, 2, 3, 4, 5, 6, 7, 8])
+        let q = QuantizeLinearKernel(axis: 1, blockSize: Int.max, outputType: .int8)
+        // One block per row: valid, and no overflow computing the block count.
+        #expect(try q.run([x, floats([2, 1], [1, 1])], pool).first??.shape == [2, 4])
+        #expect(throws: (any Error).self) { try q.run([x, floats([2, 2], [1, 1, 1, 1])], pool) }
+        let split = SplitKernel(axis: 1, outputCount: 2, attributeSplit: nil, numOutputs: Int.max)
+        #expect(throws: (any Error).self) { try split.run([x], pool) }
+    }
+}

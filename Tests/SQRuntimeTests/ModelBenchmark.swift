@@ -17,10 +17,15 @@ import Testing
         ("minilm", ["input_ids": [8, 128], "attention_mask": [8, 128], "token_type_ids": [8, 128]]),
     ]
 
-    @Test(.enabled(if: InterpreterBenchmark.enabled), arguments: [0, 1])
+    /// Extra causal-LM files (e.g. quantized SmolLM2) from SQOPT_BENCH_MODELS, comma separated,
+    /// run with the SmolLM2 input shape.
+    static let extraModels: [String] = ProcessInfo.processInfo.environment["SQOPT_BENCH_MODELS"]?
+        .split(separator: ",").map(String.init) ?? []
+
+    @Test(.enabled(if: InterpreterBenchmark.enabled), arguments: 0..<(2 + extraModels.count))
     func prefill(_ index: Int) throws {
-        let (name, shapes) = Self.cases[index]
-        let path = NodeTestData.repositoryRoot.appendingPathComponent("build/real/\(name)/model.onnx").path
+        let (name, shapes) = index < 2 ? Self.cases[index] : (Self.extraModels[index - 2], Self.cases[0].1)
+        let path = index < 2 ? NodeTestData.repositoryRoot.appendingPathComponent("build/real/\(name)/model.onnx").path : name
         guard FileManager.default.fileExists(atPath: path) else { return }
         let model = try ONNXDecoder().decode(file: path)
         let plan = try ExecutionPlan(model: model)
@@ -31,7 +36,11 @@ import Testing
             inputs[input.name] = Tensor(shape: shape, values: (0..<count).map { input.name == "input_ids" ? Int64(($0 * 7919) % 1000 + 5) : (input.name == "attention_mask" ? 1 : 0) })
         }
         var opOf: [String: String] = [:]
-        for node in model.graph.nodes { for case let v? in node.outputs { opOf[v.name] = node.opType } }
+        for node in model.graph.nodes {
+            var label = node.opType
+            if node.opType == "MatMul" { label += node.input(1)?.constant != nil ? " (weights)" : " (activations)" }
+            for case let v? in node.outputs { opOf[v.name] = label }
+        }
 
         _ = try plan.run(inputs: inputs)
         let runs = 5
@@ -49,13 +58,13 @@ import Testing
         }
         let timed = totals.sorted()[runs / 2]
         let plain = try InterpreterBenchmark.median(runs) { _ = try plan.run(inputs: inputs) }
-        var lines = [String(format: "%@ %@: sqopt fp32 %.1f ms (with observer %.1f ms), %d threads",
+        var lines = [String(format: "%@ %@: sqopt %.1f ms (with observer %.1f ms), %d threads",
                             name, shapes.values.first.map { "\($0)" } ?? "", plain * 1e3, timed * 1e3, KernelThreads.defaultCount)]
         for (op, seconds) in perOp.sorted(by: { $0.value > $1.value }).prefix(12) {
             lines.append(String(format: "  %-22@ %8.2f ms  %5.1f%%", op, seconds * 1e3, seconds / timed * 100))
         }
         if let ort = Self.onnxruntimeSeconds(path: path, shapes: shapes) {
-            lines.append(String(format: "  onnxruntime fp32 %.1f ms -> sqopt / onnxruntime time %.2f", ort * 1e3, plain / ort))
+            lines.append(String(format: "  onnxruntime %.1f ms -> sqopt / onnxruntime time %.2f", ort * 1e3, plain / ort))
         }
         print(lines.joined(separator: "\n"))
     }

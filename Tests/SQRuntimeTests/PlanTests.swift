@@ -169,3 +169,25 @@ import Testing
         #expect(results.withLock { $0 } == expected)
     }
 }
+
+/// Degenerate products: an empty reduction (K = 0) gives zeros, with packed and
+/// run-time weights alike.
+@Suite struct EmptyProductTests {
+    @Test func matmulWithEmptyInnerDimension() throws {
+        for constantWeight in [true, false] {
+            let g = TestGraph()
+            let x = g.input("x", .float, [.known(3), .known(0)])
+            let w = constantWeight ? g.constant("w", floats([0, 4], [])) : g.input("w", .float, [.known(0), .known(4)])
+            g.output(g.op("MatMul", [x, w], name: "mm"))
+            let plan = try g.plan()
+            var inputs = ["x": floats([3, 0], [])]
+            if !constantWeight { inputs["w"] = floats([0, 4], []) }
+            // Run twice: the second run reuses buffers, which must not leak stale data.
+            for _ in 0..<2 {
+                let y = try #require(try plan.run(inputs: inputs)["mm"])
+                #expect(y.shape == [3, 4])
+                #expect(y.elements(as: Float.self) == [Float](repeating: 0, count: 12))
+            }
+        }
+    }
+}

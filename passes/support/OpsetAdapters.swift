@@ -47,6 +47,9 @@ enum OpsetAdapters {
         "Col2Im", "STFT", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
         "SequenceLength", "SequenceMap", "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat",
         "StringNormalizer", "StringSplit", "TfIdfVectorizer",
+        // RMSNorm: the standard op (opset 23) and onnxruntime's default-domain contrib op, which
+        // does not change with the ONNX opset (canonicalize-norms emits it below opset 23).
+        "RMSNormalization", "SimplifiedLayerNormalization",
     ]
 
     static let reductionsMovingAt18: Set<String> = [

@@ -128,8 +128,8 @@ struct SplitKernel: OpKernel {
             sizes = s
         } else {
             let n = numOutputs ?? outputCount
-            guard n > 0 else { throw OpError("Split has no outputs") }
-            let chunk = (dim + n - 1) / n
+            guard n > 0, n == outputCount else { throw OpError("num_outputs \(n) does not match the node's \(outputCount) outputs") }
+            let chunk = dim == 0 ? 0 : (dim - 1) / n + 1
             if numOutputs == nil && dim % n != 0 { throw OpError("dim \(dim) does not split evenly into \(n) outputs") }
             sizes = (0..<n).map { Swift.max(0, Swift.min(chunk, dim - $0 * chunk)) }
         }

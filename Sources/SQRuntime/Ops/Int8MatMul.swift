@@ -93,8 +93,7 @@ struct Int8LinearKernel: OpKernel {
         let w = try DequantizeLinearKernel(axis: transposed ? 0 : 1, blockSize: 0)
             .run([weight, Tensor(shape: [weightScales.count], values: weightScales)], pool)
         let wFloat = try required(w, 0)
-        let y = try matmul(xq, transposed ? try TransposeKernel(perm: [1, 0]).run([wFloat], pool)[0] ?? wFloat : wFloat,
-                           packedB: nil, pool)
+        let y = try matmul(xq, transposed ? try TransposeKernel(perm: [1, 0]).run([wFloat], pool)[0] ?? wFloat : wFloat, pool)
         guard let bias else { return y }
         return try arithmetic(.add, y, Tensor(shape: [bias.count], values: bias), pool)
     }
@@ -113,7 +112,7 @@ struct Int8BatchedMatMulKernel: OpKernel {
         guard xa.dtype == .float, xb.dtype == .float, xa.rank >= 2, xa.rank == xb.rank,
               xa.shape.dropLast(2) == xb.shape.dropLast(2), xa.shape[xa.rank - 1] == xb.shape[xb.rank - 2],
               let aScales = rowScales(xa, sa, a), let bScales = columnScales(xb, sb) else {
-            return [try matmul(fakeQuantized(xa, sa, a, pool), fakeQuantized(xb, sb, b, pool), packedB: nil, pool)]
+            return [try matmul(fakeQuantized(xa, sa, a, pool), fakeQuantized(xb, sb, b, pool), pool)]
         }
         let m = xa.shape[xa.rank - 2], k = xa.shape[xa.rank - 1], n = xb.shape[xb.rank - 1]
         let batch = xa.shape.dropLast(2).reduce(1, *)

@@ -5,6 +5,7 @@ import SQIR
 /// numeric types use a plain loop.
 struct MatMulKernel: OpKernel {
     let packedB: PackedFloat32Weights?
+    var preparedInputs: Set<Int> { packedB == nil ? [] : [1] }
 
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         var packed: PackedFloat32Weights?
@@ -17,8 +18,23 @@ struct MatMulKernel: OpKernel {
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         try computingHalfInFloat(inputs, widen: packedB == nil ? [0, 1] : [0], pool) { ins in
-            let a = try required(ins, 0), b = try required(ins, 1)
-            return [try matmul(a, b, packedB: packedB, pool)]
+            let a = try required(ins, 0)
+            if let packedB { return [try matmul(a, packed: packedB, pool)] }
+            return [try matmul(a, try required(ins, 1), pool)]
+        }
+    }
+}
+
+/// a[..., K] · B[K, N] with B packed at plan time: every row of A in one GEMM.
+func matmul(_ a: Tensor, packed: PackedFloat32Weights, _ pool: BufferPool) throws -> Tensor {
+    guard a.dtype == .float, a.rank >= 1, a.shape[a.rank - 1] == packed.k else {
+        throw OpError("MatMul operands do not fit: \(a.dtype) \(a.shape) x f32 [\(packed.k), \(packed.n)]")
+    }
+    let outShape = Array(a.shape.dropLast()) + [packed.n]
+    return try a.withElements(as: Float.self) { ea in
+        try pool.make(Float.self, shape: outShape) { out in
+            guard packed.n > 0 else { return }
+            try gemm(ea, m: a.shape.dropLast().reduce(1, *), packed: packed, out: out)
         }
     }
 }
@@ -50,7 +66,7 @@ func batchPairs(_ a: [Int], _ b: [Int]) throws -> (shape: [Int], pairs: [(Int, I
     return (shape, pairs)
 }
 
-func matmul(_ a: Tensor, _ b: Tensor, packedB: PackedFloat32Weights?, _ pool: BufferPool) throws -> Tensor {
+func matmul(_ a: Tensor, _ b: Tensor, _ pool: BufferPool) throws -> Tensor {
     guard a.rank >= 1, b.rank >= 1 else { throw OpError("MatMul operands must have rank >= 1, got \(a.shape) and \(b.shape)") }
     guard a.dtype == b.dtype else { throw OpError("operands have different element types (\(a.dtype) and \(b.dtype))") }
     let aShape = a.rank == 1 ? [1] + a.shape : a.shape
@@ -74,12 +90,7 @@ func matmul(_ a: Tensor, _ b: Tensor, packedB: PackedFloat32Weights?, _ pool: Bu
                 guard m > 0 && n > 0 else { return }
                 if bBatch.allSatisfy({ $0 == 1 }) {
                     // One B for every batch: all of A's rows form one GEMM.
-                    let rows = batches * m
-                    if let packedB {
-                        try gemm(ea, m: rows, packed: packedB, out: out)
-                    } else {
-                        try gemm(ea, eb, m: rows, k: k, n: n, out: out)
-                    }
+                    try gemm(ea, eb, m: batches * m, k: k, n: n, out: out)
                     return
                 }
                 if aBatch == bBatch {
@@ -127,6 +138,7 @@ struct GemmKernel: OpKernel {
     let transA: Bool, transB: Bool
     let alpha: Float, beta: Float
     let packedB: PackedFloat32Weights?
+    var preparedInputs: Set<Int> { packedB == nil ? [] : [1] }
 
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         let transB = try node.int("transB", default: 0) != 0
@@ -143,29 +155,31 @@ struct GemmKernel: OpKernel {
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         try computingHalfInFloat(inputs, widen: packedB == nil ? [0, 1, 2] : [0, 2], pool) { ins in
-            let a = try required(ins, 0), b = try required(ins, 1)
-            guard a.rank == 2, b.rank == 2, a.dtype == .float, b.dtype == .float else {
-                throw OpError("Gemm needs 2-D float operands, got \(a.dtype) \(a.shape) and \(b.dtype) \(b.shape)")
+            let a = try required(ins, 0)
+            let b = packedB == nil ? try required(ins, 1) : nil
+            guard a.rank == 2, a.dtype == .float, b.map({ $0.rank == 2 && $0.dtype == .float }) ?? true else {
+                throw OpError("Gemm needs 2-D float operands, got \(a.dtype) \(a.shape) and \(b.map { "\($0.dtype) \($0.shape)" } ?? "")")
             }
             let (m, k) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
-            let (kb, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-            guard k == kb else { throw OpError("Gemm inner dimensions differ: \(a.shape) x \(b.shape) (transA \(transA), transB \(transB))") }
+            let (kb, n): (Int, Int)
+            if let packedB { (kb, n) = (packedB.k, packedB.n) } else if let b { (kb, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1]) } else { (kb, n) = (0, 0) }
+            guard k == kb else { throw OpError("Gemm inner dimensions differ: A \(a.shape) (transA \(transA)), B has \(kb) rows") }
             let left = transA ? try stridedView(a, offset: 0, strides: [1, a.shape[1]], shape: [m, k], pool) : a
             let c = ins.count > 2 ? ins[2] : nil
             let biasVector = c.map { $0.dtype == .float && $0.count == n && ($0.rank <= 1 || $0.shape == [1, n]) } ?? false
             let fuseBias = biasVector && alpha == 1 && beta == 1
             var y = try left.withElements(as: Float.self) { ea in
-                try b.withElements(as: Float.self) { eb in
-                    try pool.make(Float.self, shape: [m, n]) { out in
-                        guard m > 0, n > 0 else { return }
-                        let bias = fuseBias ? c.map { $0.withElements(as: Float.self) { $0 } } : nil
-                        if let packedB {
-                            try gemm(ea, m: m, packed: packedB, out: out, bias: bias)
-                        } else {
+                try pool.make(Float.self, shape: [m, n]) { out in
+                    guard m > 0, n > 0 else { return }
+                    let bias = fuseBias ? c.map { $0.withElements(as: Float.self) { $0 } } : nil
+                    if let packedB {
+                        try gemm(ea, m: m, packed: packedB, out: out, bias: bias)
+                    } else if let b {
+                        try b.withElements(as: Float.self) { eb in
                             try gemm(ea, eb, m: m, k: k, n: n, transposeB: transB, out: out, bias: bias)
                         }
-                        if alpha != 1 { for i in 0..<out.count { out[i] *= alpha } }
                     }
+                    if alpha != 1 { for i in 0..<out.count { out[i] *= alpha } }
                 }
             }
             if let c, !fuseBias, beta != 0 {

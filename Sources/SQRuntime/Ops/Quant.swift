@@ -24,7 +24,7 @@ struct QuantParameterLayout {
         inner = x[(a + 1)...].reduce(1, *)
         if blockSize > 0 {
             var expected = x
-            expected[a] = (dim + blockSize - 1) / blockSize
+            expected[a] = dim == 0 ? 0 : (dim - 1) / blockSize + 1
             guard parameter == expected else {
                 throw OpError("blocked scale shape \(parameter) does not match input \(x) with block_size \(blockSize) on axis \(a) (expected \(expected))")
             }
@@ -47,7 +47,7 @@ struct QuantParameterLayout {
         case .perAxis:
             for o in 0..<outer { for d in 0..<dim { body(d, (o * dim + d) * inner, inner) } }
         case .blocked(let size):
-            let blocks = (dim + size - 1) / size
+            let blocks = dim == 0 ? 0 : (dim - 1) / size + 1
             for o in 0..<outer {
                 for d in 0..<dim {
                     for i in 0..<inner { body((o * blocks + d / size) * inner + i, (o * dim + d) * inner + i, 1) }

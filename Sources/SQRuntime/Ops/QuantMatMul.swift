@@ -97,6 +97,9 @@ struct QLinearMatMulKernel: OpKernel {
         guard yScale.count == 1, let yzp = yZeroPoint.int64Values(), yzp.count == 1 else {
             throw OpError("y_scale and y_zero_point must be scalars")
         }
+        guard yScale[0].isFinite, yScale[0] != 0, (aScale + bScale).allSatisfy(\.isFinite) else {
+            throw OpError("scales must be finite and y_scale non-zero")
+        }
         let (acc, shape, m, n) = try integerMatMul(a, b)
         guard aScale.count == 1 || aScale.count == m, bScale.count == 1 || bScale.count == n else {
             throw OpError("a_scale must have 1 or M entries and b_scale 1 or N entries")
@@ -109,7 +112,7 @@ struct QLinearMatMulKernel: OpKernel {
             let row = (i / n) % Swift.max(m, 1), col = i % Swift.max(n, 1)
             let multiplier = rounded(rounded(aScale[aScale.count == 1 ? 0 : row] * bScale[bScale.count == 1 ? 0 : col]) / yScale[0])
             let q = (Double(acc[i]) * Double(multiplier) + zp).rounded(.toNearestOrEven)
-            return Swift.min(Swift.max(q, Double(qmin)), Double(qmax))
+            return q.isNaN ? Double(qmin) : Swift.min(Swift.max(q, Double(qmin)), Double(qmax))
         }
         let out = try int64Tensor(values.map { Int($0) }, shape: shape, pool)
         return [try cast(out, to: yZeroPoint.dtype, pool)]

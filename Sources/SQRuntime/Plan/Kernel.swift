@@ -7,6 +7,14 @@ protocol OpKernel: Sendable {
     /// `inputs[i]` is nil for an omitted optional input. Returns one entry per node
     /// output (nil only for an omitted optional output).
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?]
+
+    /// Constant inputs the kernel has prepared for itself (e.g. a packed weight): the plan
+    /// passes nil for them at run time and need not keep the original tensor.
+    var preparedInputs: Set<Int> { get }
+}
+
+extension OpKernel {
+    var preparedInputs: Set<Int> { [] }
 }
 
 /// What a kernel factory may look at: the node, the opset it was written against, and

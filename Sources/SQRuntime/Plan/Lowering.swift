@@ -73,7 +73,17 @@ struct Lowering {
             }
             outputSlots.append(s)
         }
+        dropUnreadConstants()
         computeReleases()
+    }
+
+    /// Constants no step reads (weights the kernels packed, folded intermediates) are not
+    /// kept by the plan, unless they are graph outputs.
+    private mutating func dropUnreadConstants() {
+        var read = Set(outputSlots)
+        for step in steps { for case let s? in step.inputSlots { read.insert(s) } }
+        constantSlots.removeAll { !read.contains($0.slot) }
+        foldedSlots.removeAll { !read.contains($0) }
     }
 
     /// Nodes from which a graph output is reachable.
@@ -143,6 +153,7 @@ struct Lowering {
             }
             return
         }
+        for i in kernel.preparedInputs where i < inputSlots.count { inputSlots[i] = nil }
         steps.append(Step(kernel: kernel, location: location, inputSlots: inputSlots,
                           outputSlots: outputSlots, releaseAfter: []))
     }
