@@ -36,9 +36,9 @@ public struct Quantize: Pass {
         dynamic (O1) scales. Raises the model to opset 21.
         """
 
-    static let policyOption = PassOption("policy", default: QuantPolicy.O3,
+    static let policyOption = PassOption("policy", default: QuantPolicy.O1,
                                          help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations")
-    static let weightsOption = PassOption("weights", default: WeightGranularity.perTensor, help: "weight scale granularity")
+    static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
     static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
     static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
     static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")

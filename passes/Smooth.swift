@@ -43,9 +43,9 @@ public struct Smooth: Pass {
     static let scopeOption = PassOption("scope", default: SmoothScope.norms,
                                         help: "norms: linears after a normalization; all: every linear")
     static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
-    static let policyOption = PassOption("policy", default: QuantPolicy.O3,
+    static let policyOption = PassOption("policy", default: QuantPolicy.O1,
                                          help: "with alpha=auto: the activation quantization to optimize for")
-    static let weightsOption = PassOption("weights", default: WeightGranularity.perTensor,
+    static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel,
                                           help: "with alpha=auto: the weight quantization to optimize for")
 
     public static var options: [PassOptionDeclaration] {
