@@ -5,7 +5,8 @@
 #   1. tools/setup.sh: libprotobuf-c-dev, the Python venv (.venv) for onnxruntime cross-checks,
 #      the ONNX backend node-test data (third_party_data/onnx-node-tests).
 #   2. builds the real models the tests use (MiniLM, SmolLM2) into build/real/ unless present.
-#   3. swift build + swift test (Swift Testing); every suite prints its own figures.
+#   3. a one-minute fuzzing smoke of decode -> verify -> lower (tools/fuzz.sh 1 --smoke).
+#   4. swift build + swift test (Swift Testing); every suite prints its own figures.
 # Usage: tools/test.sh [--filter REGEX] (extra arguments go to `swift test`)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +29,8 @@ if [ ! -d build/real/smollm2/calib ] || [ ! -d build/real/minilm/calib ]; then
 fi
 
 export SQOPT_PYTHON="$PY"
+echo "==> fuzzing smoke (tools/fuzz.sh 1 --smoke)"
+bash tools/fuzz.sh 1 --smoke
 echo "==> swift build"
 swift build --build-tests --quiet
 echo "==> swift test"

@@ -191,7 +191,7 @@ public struct Tensor: @unchecked Sendable {
         case .int32: return withElements(as: Int32.self) { $0.map(Double.init) }
         case .uint32: return withElements(as: UInt32.self) { $0.map(Double.init) }
         case .int64: return withElements(as: Int64.self) { $0.map(Double.init) }
-        case .uint64: return withElements(as: UInt64.self) { $0.map(Double.init) }
+        case .uint64: return withElements(as: UInt64.self) { $0.map { Double($0) } }
         case .bool: return withElements(as: UInt8.self) { $0.map { $0 != 0 ? 1 : 0 } }
         case .float16: return withElements(as: UInt16.self) { $0.map { Double(halfToFloat($0)) } }
         case .bfloat16: return withElements(as: UInt16.self) { $0.map { Double(Float(bitPattern: UInt32($0) << 16)) } }

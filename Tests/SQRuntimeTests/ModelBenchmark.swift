@@ -38,7 +38,10 @@ import Testing
         var opOf: [String: String] = [:]
         for node in model.graph.nodes {
             var label = node.opType
-            if node.opType == "MatMul" { label += node.input(1)?.constant != nil ? " (weights)" : " (activations)" }
+            if node.opType == "MatMul", let b = node.input(1) {
+                let int8Weight = b.producer.map { $0.opType == "DequantizeLinear" && $0.input(0)?.constant != nil } ?? false
+                label += b.constant != nil ? " (fp32 weights)" : (int8Weight ? " (int8 weights)" : " (activations)")
+            }
             for case let v? in node.outputs { opOf[v.name] = label }
         }
 
@@ -76,6 +79,7 @@ import Testing
         let feeds = shapes.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
         let script = """
             import time, numpy as np, onnxruntime as ort
+            ort.set_default_logger_severity(3)
             so = ort.SessionOptions(); so.intra_op_num_threads = \(KernelThreads.defaultCount); so.inter_op_num_threads = 1
             s = ort.InferenceSession("\(path)", so, providers=["CPUExecutionProvider"])
             shapes = {\(feeds)}

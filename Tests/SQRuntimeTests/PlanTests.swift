@@ -157,6 +157,19 @@ import Testing
         #expect(reuses == 8)
     }
 
+    @Test func heldOutputsSurviveLaterRuns() throws {
+        // Buffers are cached across runs; outputs the caller still holds must never be
+        // handed out again, outputs it dropped may be.
+        let plan = try Self.smallGraph().plan()
+        let first = try #require(try plan.run(inputs: ["x": floats([1, 3], [1, 2, 3])])["scale"])
+        let before = first.elements(as: Float.self)
+        for i in 0..<5 {
+            let y = try #require(try plan.run(inputs: ["x": floats([1, 3], [Float(i), 7, -9])])["scale"])
+            #expect(y.elements(as: Float.self) == [max(0, Float(i) + 1) * 2, 12, 0])
+        }
+        #expect(first.elements(as: Float.self) == before)
+    }
+
     @Test func concurrentRunsAgree() throws {
         let plan = try Self.smallGraph().plan()
         let inputs = (0..<8).map { i in floats([2, 3], (0..<6).map { Float($0 * i) - 7 }) }

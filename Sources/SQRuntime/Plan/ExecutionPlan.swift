@@ -54,7 +54,7 @@ public final class ExecutionPlan: Sendable {
     let slotNames: [String]
     let producedByNode: [Bool]
     /// Free buffers left by earlier runs, by byte size.
-    private let bufferCache = Mutex<[Int: [TensorStorage]]>([:])
+    private let bufferCache = Mutex(BufferCache())
 
     public convenience init(model: Model, options: PlanOptions = PlanOptions()) throws {
         try self.init(graph: model.graph, opsets: Dictionary(model.opsetImports.map {
@@ -101,26 +101,12 @@ public final class ExecutionPlan: Sendable {
     public func run(
         inputs given: [String: Tensor], observe: Set<String>? = nil, observer: ValueObserver?
     ) throws -> [String: Tensor] {
-        let cached = bufferCache.withLock { cache in
-            defer { cache = [:] }
-            return cache
-        }
+        let cached = bufferCache.withLock { $0.takeAll() }
         let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
-        defer { keepBuffers(pool.takeFreeBuffers()) }
-        return try run(inputs: given, observe: observe, observer: observer, pool: pool)
-    }
-
-    /// Returns a run's free buffers to the cache, within `options.bufferCacheBytes`.
-    private func keepBuffers(_ buffers: [Int: [TensorStorage]]) {
-        bufferCache.withLock { cache in
-            var total = cache.reduce(0) { $0 + $1.key * $1.value.count }
-            for (size, list) in buffers.sorted(by: { $0.key > $1.key }) {
-                for storage in list where total + size <= options.bufferCacheBytes {
-                    cache[size, default: []].append(storage)
-                    total += size
-                }
-            }
-        }
+        var outputs: [String: Tensor] = [:]
+        defer { bufferCache.withLock { $0.keep(pool.takeFreeBuffers(), returned: outputs, limit: options.bufferCacheBytes) } }
+        outputs = try run(inputs: given, observe: observe, observer: observer, pool: pool)
+        return outputs
     }
 
     /// The run itself, with the buffer pool passed in (tests read its reuse counters).
@@ -216,4 +202,39 @@ struct Step: Sendable {
     let outputSlots: [Int?]
     /// Slots whose last use is this step (node outputs only; never graph outputs).
     var releaseAfter: [Int]
+}
+
+/// Buffers kept between runs: free buffers by byte size, and the storage of the outputs
+/// the last run returned (when the caller has dropped them by the next run, they are free).
+struct BufferCache: ~Copyable {
+    private var free: [Int: [TensorStorage]] = [:]
+    private var returned: [TensorStorage] = []
+
+    /// Everything reusable now, by byte size.
+    mutating func takeAll() -> [Int: [TensorStorage]] {
+        var buffers = free
+        free = [:]
+        while var storage = returned.popLast() {
+            if !storage.isBorrowed && isKnownUniquelyReferenced(&storage) {
+                buffers[storage.byteCount, default: []].append(storage)
+            }
+        }
+        return buffers
+    }
+
+    /// Keeps a run's free buffers (up to `limit` bytes in all) and its outputs' storage.
+    mutating func keep(_ buffers: [Int: [TensorStorage]], returned outputs: [String: Tensor], limit: Int) {
+        var total = free.reduce(0) { $0 + $1.key * $1.value.count }
+        for (size, list) in buffers.sorted(by: { $0.key > $1.key }) {
+            for storage in list where total + size <= limit {
+                free[size, default: []].append(storage)
+                total += size
+            }
+        }
+        var seen = Set<ObjectIdentifier>()
+        for tensor in outputs.values where total + tensor.byteCount <= limit && seen.insert(ObjectIdentifier(tensor.storage)).inserted {
+            returned.append(tensor.storage)
+            total += tensor.byteCount
+        }
+    }
 }
