@@ -1,6 +1,7 @@
 import Foundation
 import SQIR
 import SQRuntime
+import SQPasses
 
 /// `sqopt bench MODEL --data DIR [--runs N] [--warmup N] [--threads T] [--json]`: loads and
 /// lowers MODEL once, then times whole runs of sqopt's interpreter over the samples in DIR.
@@ -65,7 +66,8 @@ struct BenchCommand {
         }
 
         let model = try ModelIO.load(path)
-        let samples = try SampleLoader.discover(data).map { try SampleLoader.load($0, graphInputs: model.graph.inputs) }
+        let source = try SampleLoader.open(data, model: model)
+        let samples = try (0..<source.count).map { try source.sample(at: $0) }
         let planStart = DispatchTime.now().uptimeNanoseconds
         let plan = try ExecutionPlan(model: model)
         let planMilliseconds = Self.milliseconds(since: planStart)
@@ -95,8 +97,8 @@ struct BenchCommand {
         }
     }
 
-    private func runOnce(_ plan: ExecutionPlan, _ samples: [Sample]) throws {
-        for sample in samples { _ = try plan.run(inputs: sample.inputs) }
+    private func runOnce(_ plan: ExecutionPlan, _ samples: [CalibrationSample]) throws {
+        for sample in samples { _ = try plan.run(inputs: sample) }
     }
 
     private func count(_ parsed: ParsedArguments, _ option: String, default value: Int, minimum: Int) throws -> Int {

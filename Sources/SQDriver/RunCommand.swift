@@ -1,6 +1,7 @@
 import Foundation
 import SQIR
 import SQRuntime
+import SQPasses
 
 /// `sqopt run MODEL --input NAME=FILE ... | --data DIR --output-dir OUT`: executes the model
 /// with sqopt's interpreter and writes one OUTPUT_NAME.npy per graph output.
@@ -37,7 +38,12 @@ struct RunCommand {
         let model = try ModelIO.load(path)
         var inputs: [String: Tensor] = [:]
         if let dir = parsed.value("--data") {
-            inputs = try SampleLoader.load(dir, graphInputs: model.graph.inputs).inputs
+            let source = try SampleLoader.open(dir, model: model)
+            guard source.count == 1 else {
+                throw DriverError("\(dir): holds \(source.count) samples; run takes one (e.g. \(source.location(of: 0)))")
+            }
+            inputs = try source.sample(at: 0)
+            try validateSample(inputs, graphInputs: SampleLoader.runtimeInputs(model), location: source.location(of: 0))
         }
         let known = Set(model.graph.inputs.map(\.name))
         for item in parsed.all("--input") {

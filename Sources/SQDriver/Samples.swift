@@ -1,76 +1,21 @@
 import Foundation
 import SQIR
+import SQPasses
 
-/// One set of graph inputs (a calibration or verification sample).
-struct Sample {
-    let name: String
-    let inputs: [String: Tensor]
-}
-
-/// Finds and reads samples in the two layouts sqopt accepts:
-/// - ONNX test-data folders: `test_data_set_N/input_K.pb` (TensorProto, graph-input order; a
-///   tensor's own name, when set, must match the input it is given to);
-/// - one folder per sample of `INPUT_NAME.npy` files.
-/// A directory may be one sample itself or hold sample subfolders.
+/// Samples for `run`, `verify` and `calibrate`, all read by the calibration reader
+/// (`CalibrationDirectory`): `test_data_set_N/input_K.pb` folders (TensorProto, graph-input
+/// order; decoded here with SQONNX) or one folder per sample of `INPUT_NAME.npy` files. A
+/// folder that holds such files itself is one sample.
 enum SampleLoader {
-    /// The sample folders under `root` (or `root` itself when it is a sample), in natural order.
-    static func discover(_ root: String) throws -> [String] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
-            throw DriverError("\(root): no such directory")
-        }
-        if isSample(root) { return [root] }
-        let children = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        let samples = children.sorted(by: naturalOrder).map { (root as NSString).appendingPathComponent($0) }.filter(isSample)
-        guard !samples.isEmpty else {
-            throw DriverError("\(root): no samples found (expected test_data_set_*/input_N.pb folders or folders of INPUT_NAME.npy files)")
-        }
-        return samples
+    /// The graph inputs a caller must feed (initializers listed as inputs are optional).
+    static func runtimeInputs(_ model: Model) -> [Value] {
+        let initializerIDs = Set(model.graph.initializers.map(ObjectIdentifier.init))
+        return model.graph.inputs.filter { !initializerIDs.contains(ObjectIdentifier($0)) }
     }
 
-    static func isSample(_ dir: String) -> Bool {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return files.contains { ($0.hasPrefix("input_") && $0.hasSuffix(".pb")) || $0.hasSuffix(".npy") }
-    }
-
-    /// Reads one sample folder, checking names against the model's graph inputs.
-    static func load(_ dir: String, graphInputs: [Value]) throws -> Sample {
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
-        var inputs: [String: Tensor] = [:]
-        let pbFiles = files.filter { $0.hasPrefix("input_") && $0.hasSuffix(".pb") }
-        if !pbFiles.isEmpty {
-            for file in pbFiles {
-                guard let index = Int(file.dropFirst(6).dropLast(3)) else { continue }
-                let path = (dir as NSString).appendingPathComponent(file)
-                guard index < graphInputs.count else {
-                    throw DriverError("\(path): input \(index) but the model has \(graphInputs.count) input(s)")
-                }
-                let (tensor, name) = try ModelIO.loadTensor(path)
-                let expected = graphInputs[index].name
-                if let name, !name.isEmpty, name != expected {
-                    throw DriverError("\(path): tensor '\(name)' does not match model input \(index) '\(expected)'")
-                }
-                inputs[expected] = tensor
-            }
-        } else {
-            let known = Set(graphInputs.map(\.name))
-            for file in files where file.hasSuffix(".npy") {
-                let name = String(file.dropLast(4))
-                let path = (dir as NSString).appendingPathComponent(file)
-                guard known.contains(name) else {
-                    var msg = "\(path): the model has no input named '\(name)'"
-                    if let guess = closestMatch(name, in: Array(known)) { msg += "; did you mean '\(guess)'?" }
-                    throw DriverError(msg)
-                }
-                inputs[name] = try NPY.read(path)
-            }
-        }
-        return Sample(name: (dir as NSString).lastPathComponent, inputs: inputs)
-    }
-
-    /// `test_data_set_2` before `test_data_set_10`.
-    static func naturalOrder(_ a: String, _ b: String) -> Bool {
-        a.compare(b, options: [.numeric]) == .orderedAscending
+    static func open(_ dir: String, model: Model) throws -> CalibrationDirectory {
+        try CalibrationDirectory(path: dir, graphInputs: runtimeInputs(model),
+                                 decodeTensorProto: { try ModelIO.loadTensor($0).0 })
     }
 }
 

@@ -79,10 +79,7 @@ enum SmoothQuantDefaults {
                 or give saved statistics with --load-calib FILE.json
                 """)
         }
-        let initializerIDs = Set(model.graph.initializers.map(ObjectIdentifier.init))
-        let runtimeInputs = model.graph.inputs.filter { !initializerIDs.contains(ObjectIdentifier($0)) }
-        context[CalibrationSamplesKey.self] = try CalibrationDirectory(
-            path: dataDir, graphInputs: runtimeInputs, decodeTensorProto: { try ModelIO.loadTensor($0).0 })
+        context[CalibrationSamplesKey.self] = try SampleLoader.open(dataDir, model: model)
         if !quiet && Console.stderrIsTerminal {
             context[CalibrationProgressKey.self] = { progress in
                 var line = "\rcalibrate: \(progress.completed)/\(progress.total) samples"

@@ -1,6 +1,7 @@
 import Foundation
 import SQIR
 import SQRuntime
+import SQPasses
 
 /// `sqopt verify REFERENCE CANDIDATE --data DIR [--layerwise] [--json]`: runs both models
 /// over the samples and reports per-output error metrics (and per-layer with --layerwise).
@@ -50,7 +51,7 @@ struct VerifyCommand {
         let candModel = try ModelIO.load(candidate)
         let refPlan = try ExecutionPlan(model: refModel)
         let candPlan = try ExecutionPlan(model: candModel)
-        let sampleDirs = try SampleLoader.discover(dataDirectory)
+        let samples = try SampleLoader.open(dataDirectory, model: refModel)
 
         // Layer-wise: outputs of MatMul/Gemm nodes present under the same name in both models.
         var layerNames: Set<String> = []
@@ -64,12 +65,13 @@ struct VerifyCommand {
 
         var perOutput: [String: [Comparison]] = [:]
         var perLayer: [String: [Comparison]] = [:]
-        for dir in sampleDirs {
-            let sample = try SampleLoader.load(dir, graphInputs: refModel.graph.inputs)
+        for index in 0..<samples.count {
+            let inputs = try samples.sample(at: index)
+            try validateSample(inputs, graphInputs: SampleLoader.runtimeInputs(refModel), location: samples.location(of: index))
             var refLayers: [String: Tensor] = [:]
-            let refOut = try refPlan.run(inputs: sample.inputs, observe: layerwise ? layerNames : [], observer: layerwise ? { refLayers[$0] = $1 } : nil)
+            let refOut = try refPlan.run(inputs: inputs, observe: layerwise ? layerNames : [], observer: layerwise ? { refLayers[$0] = $1 } : nil)
             var candLayers: [String: Tensor] = [:]
-            let candOut = try candPlan.run(inputs: sample.inputs, observe: layerwise ? layerNames : [], observer: layerwise ? { candLayers[$0] = $1 } : nil)
+            let candOut = try candPlan.run(inputs: inputs, observe: layerwise ? layerNames : [], observer: layerwise ? { candLayers[$0] = $1 } : nil)
             for name in refPlan.outputNames {
                 guard let r = refOut[name] else { continue }
                 guard let c = candOut[name] else {
@@ -90,10 +92,10 @@ struct VerifyCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            Console.out(String(decoding: try encoder.encode(Report(samples: sampleDirs.count, outputs: outputs, layers: layers)), as: UTF8.self))
+            Console.out(String(decoding: try encoder.encode(Report(samples: samples.count, outputs: outputs, layers: layers)), as: UTF8.self))
             return
         }
-        Console.out("verify: \(candidate) against \(reference) on \(sampleDirs.count) sample(s)")
+        Console.out("verify: \(candidate) against \(reference) on \(samples.count) sample(s)")
         for c in outputs { Console.out("  " + c.row) }
         if layerwise {
             Console.out("layer-wise (\(layers.count) MatMul outputs, worst first):")
