@@ -157,7 +157,7 @@ graph needs_statistics(%x: f32[t,4]) -> (%q: f32[t,2]) {
 """#
 
 private let quantizeCases = #"""
-// RUN: quantize{policy=O3}
+// RUN: quantize{policy=O3,weights=per-tensor}
 // STATS: %x = [127, 12.7, 1.27, 0.0]
 graph static_per_tensor(%x: f32[t,4]) -> (%y: f32[t,2]) {
   %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
