@@ -7,6 +7,8 @@
 #   2. builds the real models the tests use (MiniLM, SmolLM2) into build/real/ unless present.
 #   3. a one-minute fuzzing smoke of decode -> verify -> lower (tools/fuzz.sh 1 --smoke).
 #   4. swift build + swift test (Swift Testing); every suite prints its own figures.
+#   5. the same suite under AddressSanitizer (separate build path .build-asan; XCTest's own
+#      leaks at exit are not ours, so leak detection is off). SQOPT_SKIP_ASAN=1 skips it.
 # Usage: tools/test.sh [--filter REGEX] (extra arguments go to `swift test`)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,3 +37,8 @@ echo "==> swift build"
 swift build --build-tests --quiet
 echo "==> swift test"
 swift test --skip-build "$@"
+if [ "${SQOPT_SKIP_ASAN:-0}" != "1" ]; then
+    echo "==> swift test --sanitize=address"
+    swift build --build-tests --quiet --sanitize=address --build-path .build-asan
+    ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --build-path .build-asan "$@"
+fi
