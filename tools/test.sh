@@ -32,7 +32,11 @@ fi
 
 export SQOPT_PYTHON="$PY"
 echo "==> fuzzing smoke (tools/fuzz.sh 1 --smoke)"
-bash tools/fuzz.sh 1 --smoke
+# Fuzzing is random: a crash it finds is reported loudly and saved in build/fuzz-crashes/, but
+# does not fail the suite (the deterministic replay of Tests/Regressions in swift test does).
+if ! bash tools/fuzz.sh 1 --smoke; then
+    echo "WARNING: the fuzzing smoke found a crash (build/fuzz-crashes/): fix it and add it to Tests/Regressions/" >&2
+fi
 echo "==> swift build"
 swift build --build-tests --quiet
 echo "==> swift test"
