@@ -31,6 +31,9 @@ import Testing
         #expect(outcome(SplitKernel(axis: 1, outputCount: 2, attributeSplit: nil, numOutputs: nil), [x, int64s([2], [big, 2])]) == "error")
         #expect(outcome(TileKernel(), [x, int64s([2], [big, 2])]) == "error")
         #expect(outcome(TileKernel(), [x, int64s([2], [1 << 20, 1 << 20])]) == "error")
+        // No elements, but one dim of 2^41: the index map alone would need 16 TiB (fuzz crash 4946a276).
+        #expect(outcome(TileKernel(), [x, int64s([2], [0, (1 << 40) + 256])]) == "error")
+        #expect(outcome(PadKernel(mode: .constant, attributePads: nil, attributeValue: 0), [x, int64s([4], [-2, 1 << 41, 0, 0])]) == "error")
         #expect(outcome(PadKernel(mode: .constant, attributePads: nil, attributeValue: 0), [x, int64s([4], [0, big, 0, 1])]) == "error")
         #expect(outcome(PadKernel(mode: .reflect, attributePads: nil, attributeValue: 0), [x, int64s([4], [0, small, 0, 0])]) == "error")
         #expect(outcome(ExpandKernel(), [x, int64s([3], [big, 2, 3])]) == "error")

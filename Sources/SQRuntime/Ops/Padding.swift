@@ -62,9 +62,19 @@ struct PadKernel: OpKernel {
 }
 
 /// Refuses an output shape beyond the pool's size limit before index maps are built for it.
+/// The maps hold one Int per coordinate of every dim, so their total is bounded too: an
+/// empty output ([0, 2^41]) has no elements but would still need a 2^44-byte map.
 private func checkOutputSize(_ shape: [Int], _ dtype: DType, _ pool: BufferPool) throws {
     guard let count = checkedElementCount(shape), count <= pool.maxTensorBytes / Swift.max(dtype.byteSize ?? 1, 1) else {
         throw OpError("output shape \(shape) exceeds the limit of \(pool.maxTensorBytes) bytes")
+    }
+    var mapEntries = 0
+    for dim in shape {
+        let (sum, overflow) = mapEntries.addingReportingOverflow(dim)
+        guard !overflow, sum <= pool.maxTensorBytes / MemoryLayout<Int>.size else {
+            throw OpError("output shape \(shape) needs index maps beyond the limit of \(pool.maxTensorBytes) bytes")
+        }
+        mapEntries = sum
     }
 }
 
