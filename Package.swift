@@ -36,17 +36,17 @@ let package = Package(
         .executableTarget(name: "sqopt", dependencies: ["SQDriver", "SQPasses"]),
         // libFuzzer target: `swift build -c release --product sqopt-fuzz -Xswiftc -sanitize=fuzzer` (tools/fuzz.sh).
         .executableTarget(name: "sqopt-fuzz", dependencies: ["SQIR", "SQONNX", "SQRuntime"], swiftSettings: optimize),
-        .executableTarget(name: "sqopt-bench", dependencies: ["SQRuntime", "SQKernels"], swiftSettings: optimize),
+        .executableTarget(name: "sqopt-bench", dependencies: ["SQIR", "SQRuntime", "SQKernels"], swiftSettings: optimize),
         // A pass written outside the package's pass library, registered exactly like a built-in.
         .target(name: "ExampleCustomPass", dependencies: ["SQIR"], path: "examples/CustomPass/Sources/ExampleCustomPass"),
         .executableTarget(name: "sqopt-custom", dependencies: ["SQDriver", "SQPasses", "ExampleCustomPass"], path: "examples/CustomPass/Sources/sqopt-custom"),
 
         .testTarget(name: "SQIRTests", dependencies: ["SQIR"]),
         .testTarget(name: "SQONNXTests", dependencies: ["SQONNX", "SQIR"]),
-        .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels", "SQRuntime"]),
+        .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels", "SQRuntime", "SQIR"]),
         .testTarget(name: "SQRuntimeTests", dependencies: ["SQRuntime", "SQONNX", "SQIR"]),
         .testTarget(name: "SQPassesTests", dependencies: ["SQPasses", "SQRuntime", "SQONNX", "SQIR", "ExampleCustomPass"]),
-        .testTarget(name: "CLITests", dependencies: ["SQDriver"], exclude: ["Snapshots"]),
+        .testTarget(name: "CLITests", dependencies: ["SQDriver", "SQIR"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )

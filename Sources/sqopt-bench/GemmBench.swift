@@ -1,6 +1,7 @@
 // `sqopt-bench gemm`: times sqopt's fp32 and int8 GEMMs through the public SQRuntime API.
 import Dispatch
 import Foundation
+import SQIR
 import SQRuntime
 
 struct GemmShape: Codable, Equatable {
@@ -73,7 +74,7 @@ final class GemmOperands {
 
     init(_ shape: GemmShape) throws {
         self.shape = shape
-        var rng = BenchGenerator(seed: UInt64(shape.m * 1_000_003 + shape.k * 1009 + shape.n))
+        var rng = SplitMix64(seed: UInt64(shape.m * 1_000_003 + shape.k * 1009 + shape.n))
         let (m, k, n) = (shape.m, shape.k, shape.n)
         floatA = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let floatB = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -109,17 +110,6 @@ final class GemmOperands {
     }
 }
 
-struct BenchGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func runGemmBench(_ options: GemmBenchOptions) throws {
     var results: [GemmMeasurement] = []

@@ -1,4 +1,5 @@
 import Foundation
+import SQIR
 import Testing
 
 /// Bad input end to end: each malformed model goes through the real `sqopt` binary, which
@@ -92,7 +93,7 @@ struct BadInputTests {
     @Test("random bytes (20 seeds, 1 B to 64 KiB)")
     func randomBytes() throws {
         let folder = try RobustnessSupport.temporaryDirectory("random")
-        var generator = RobustnessRandom(seed: 0x5EED)
+        var generator = SplitMix64(seed: 0x5EED)
         for index in 0..<20 {
             let count = index == 0 ? 1 : Int(generator.next() % 65_536) + 1
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
@@ -121,18 +122,6 @@ struct BadInputTests {
     }
 }
 
-/// Deterministic pseudo-random numbers (RobustnessRandom), so failures reproduce.
-struct RobustnessRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Protobuf bytes written by hand (wire format: tag = field << 3 | wire type).
 enum RobustnessProtobufBytes {

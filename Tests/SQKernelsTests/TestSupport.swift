@@ -1,5 +1,6 @@
 // Helpers of the kernel tests: a seeded generator, ISA iteration and thin wrappers over
 // the C API that own their buffers.
+import SQIR
 import SQKernels
 import Testing
 
@@ -8,18 +9,6 @@ import Testing
 @Suite(.serialized)
 struct KernelTests {}
 
-/// SplitMix64: small, seeded, reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Every ISA path this CPU runs (scalar first).
 let supportedISAs: [sq_isa] = [SQ_ISA_SCALAR, SQ_ISA_AVX2, SQ_ISA_AVX512]

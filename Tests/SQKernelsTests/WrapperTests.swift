@@ -2,20 +2,21 @@
 // any thread count), batched and dynamic-B variants against the single-product calls.
 import Dispatch
 import Foundation
-@testable import SQRuntime
+import SQIR
 import Synchronization
 import Testing
+@testable import SQRuntime
 
 extension KernelTests {
 @Suite("kernel wrappers")
 struct WrapperTests {
     static func floats(_ count: Int, seed: UInt64) -> [Float] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<count).map { _ in Float.random(in: -1...1, using: &rng) }
     }
 
     static func int8s(_ count: Int, seed: UInt64) -> [Int8] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<count).map { _ in Int8(truncatingIfNeeded: rng.next()) }
     }
 

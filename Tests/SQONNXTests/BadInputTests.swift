@@ -110,7 +110,7 @@ import Testing
     @Test func fuzzedBytesNeverCrash() throws {
         let source = try #require(shippedModels().first ?? nodeTestRoot().flatMap { nodeTestModels($0).first })
         let original = try [UInt8](Data(contentsOf: source))
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         for round in 0..<200 {
             var bytes = original
             for _ in 0..<(1 + round % 8) {
@@ -165,20 +165,8 @@ func deeplyNestedModel(levels: Int) -> [UInt8] {
     return model.bytes
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomBytes(seed: UInt64, count: Int) -> [UInt8] {
-    var generator = SplitMix(seed: seed)
+    var generator = SplitMix64(seed: seed)
     return (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
 }

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func samplesOfDifferentLengthsStreamAndMergeExactly() {
-        var rng = SQTestRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let lengths = [5, 1, 9, 3]
         let samples = lengths.map { t in (0..<(t * 4)).map { _ in rng.nextSigned() * 10 } }
         var streamed = ActivationStatistics()

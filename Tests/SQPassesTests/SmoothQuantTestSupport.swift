@@ -19,7 +19,7 @@ final class SQTestGraph {
 
     /// A deterministic pseudo-random constant (values in [-scale, scale]).
     func randomConstant(_ name: String, shape: [Int], seed: UInt64, scale: Float = 1) -> Value {
-        var rng = SQTestRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let n = shape.reduce(1, *)
         return constant(name, shape: shape, (0..<n).map { _ in rng.nextSigned() * scale })
     }
@@ -43,17 +43,7 @@ final class SQTestGraph {
     }
 }
 
-/// SplitMix64: tiny deterministic generator for test data.
-struct SQTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     /// Uniform in [-1, 1).
     mutating func nextSigned() -> Float { Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
 }

@@ -6,14 +6,6 @@ import Testing
 /// with index arithmetic), on random shape pairs that mix size-1, missing and full dims,
 /// so every row-collapsing case of `BroadcastIteration` is hit.
 @Suite struct BroadcastTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state ^ (state >> 29)
-        }
-    }
-
     static func reference(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> (shape: [Int], values: [Float]) {
         let rank = max(a.rank, b.rank)
         let pa = [Int](repeating: 1, count: rank - a.rank) + a.shape
@@ -38,7 +30,7 @@ import Testing
     }
 
     @Test func randomShapesMatchTheReference() throws {
-        var rng = Generator(state: 42)
+        var rng = SplitMix64(seed: 42)
         let pool = BufferPool(maxTensorBytes: 1 << 30)
         for _ in 0..<300 {
             let rank = Int.random(in: 0...4, using: &rng)

@@ -7,18 +7,10 @@ import Testing
 /// a float MatMul, which the ONNX backend tests check): the results agree to float
 /// rounding, and the fused plan runs fewer kernels.
 @Suite struct Int8LoweringTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state ^ (state >> 31)
-        }
-    }
-
     enum Policy { case O1, O2, O3 }
 
     let k = 48, n = 40
-    var rng = Generator(state: 7)
+    var rng = SplitMix64(seed: 7)
 
     mutating func randomFloats(_ count: Int, _ range: ClosedRange<Float>) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &rng) }
