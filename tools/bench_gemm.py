@@ -7,11 +7,15 @@ Contenders per shape (M x K x N) and thread count:
   sqopt int8-linear   int8 plus per-token quantization of the float activations
   ort fp32            onnxruntime MatMul, constant B initializer
   ort u8s8 / s8s8     onnxruntime MatMulInteger (u8 or s8 activations, s8 constant B)
+  onednn u8s8 / s8s8 / fp32
+                      oneDNN's matmul primitive, B reordered once (tools/onednn_gemm.c); only
+                      when oneDNN is installed (Debian: apt-get install libdnnl-dev), which
+                      --onednn auto (the default) detects; the program is compiled into build/
 
 Builds nothing itself: build first with
     swift build -c release --product sqopt-bench
 then run (the venv of tools/setup.sh, or any Python with onnx + onnxruntime + numpy):
-    .venv/bin/python tools/bench_gemm.py [--threads 1,2] [--rounds 3] [--json]
+    .venv/bin/python tools/bench_gemm.py [--threads 1,2] [--rounds 3] [--onednn auto|off] [--json]
 
 Each number is the median over `--rounds` rounds of per-round medians (each round times
 every contender for at least --min-time seconds, the contenders of one shape and thread
@@ -34,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SHAPES = "256,768,1024,512x768x3072,1x576x1536"
 INT8_CEILING_PER_CORE = 466.0  # GOPS, vpdpbusd zmm on this Zen 4 machine type
 ORT_KINDS = ("fp32", "u8s8", "s8s8")
+ONEDNN_HEADER = "/usr/include/oneapi/dnnl/dnnl.h"
 
 
 def parse_shape(text):
@@ -121,6 +126,37 @@ def bench_binary():
     return path
 
 
+def onednn_binary(mode):
+    """build/onednn_gemm, (re)compiled from tools/onednn_gemm.c; None when oneDNN is absent."""
+    if mode == "off":
+        return None
+    source = os.path.join(REPO, "tools", "onednn_gemm.c")
+    binary = os.path.join(REPO, "build", "onednn_gemm")
+    if not os.path.exists(ONEDNN_HEADER):
+        print(f"note: {ONEDNN_HEADER} not found: no oneDNN columns (apt-get install libdnnl-dev)",
+              file=sys.stderr)
+        return None
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        compiler = os.environ.get("CC", "cc")
+        result = subprocess.run([compiler, "-O2", "-o", binary, source, "-ldnnl"],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"note: tools/onednn_gemm.c did not build; no oneDNN columns:\n{result.stderr}",
+                  file=sys.stderr)
+            return None
+    return binary
+
+
+def time_onednn(binary, shape, threads, min_time):
+    """{kind: (median s, best s)} for u8s8, s8s8 and fp32 on one shape."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="false")
+    result = subprocess.run([binary, str(min_time), label(shape)], check=True,
+                            capture_output=True, text=True, env=env)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return {row["kind"]: (row["medianMs"] / 1e3, row["bestMs"] / 1e3) for row in rows}
+
+
 def time_sqopt(binary, shapes, threads, min_time):
     command = [binary, "gemm", "--json", "--threads", ",".join(map(str, threads)),
                "--shapes", ",".join(map(label, shapes)), "--min-time", str(min_time)]
@@ -144,11 +180,14 @@ def main():
     parser.add_argument("--stat", choices=["median", "best"], default="median",
                         help="median: median of per-round medians; best: fastest run of all "
                              "rounds (steadier on a loaded machine)")
+    parser.add_argument("--onednn", choices=["auto", "off"], default="auto",
+                        help="auto: add oneDNN columns when oneDNN is installed (default)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     shapes = [parse_shape(s) for s in args.shapes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     binary = bench_binary()
+    onednn = onednn_binary(args.onednn)
 
     # Contenders of one (shape, threads) run back to back, so they see the same load on
     # these shared machines; rounds repeat the whole sweep.
@@ -163,6 +202,9 @@ def main():
                 for kind in ORT_KINDS:
                     key = (shape, t, "ort " + kind)
                     samples.setdefault(key, []).append(time_ort(kind, shape, t, args.min_time))
+                if onednn:
+                    for kind, seconds in time_onednn(onednn, shape, t, args.min_time).items():
+                        samples.setdefault((shape, t, "onednn " + kind), []).append(seconds)
 
     rows = []
     for shape in shapes:
@@ -176,12 +218,17 @@ def main():
                     return ops / min(best for _, best in times) / 1e9
                 return ops / statistics.median(median for median, _ in times) / 1e9
             row = {"shape": label(shape), "threads": t}
-            for name in ("sqopt fp32", "ort fp32", "sqopt int8", "sqopt int8-linear",
-                         "ort u8s8", "ort s8s8"):
+            names = ["sqopt fp32", "ort fp32", "sqopt int8", "sqopt int8-linear", "ort u8s8", "ort s8s8"]
+            if onednn:
+                names += ["onednn fp32", "onednn u8s8", "onednn s8s8"]
+            for name in names:
                 row[name] = gops(name)
             row["fp32 ratio"] = row["sqopt fp32"] / row["ort fp32"]
             row["int8 / ort u8s8"] = row["sqopt int8"] / row["ort u8s8"]
             row["int8 / ort s8s8"] = row["sqopt int8"] / row["ort s8s8"]
+            if onednn:
+                row["int8 / onednn u8s8"] = row["sqopt int8"] / row["onednn u8s8"]
+                row["fp32 / onednn fp32"] = row["sqopt fp32"] / row["onednn fp32"]
             row["int8 / ceiling"] = row["sqopt int8"] / (INT8_CEILING_PER_CORE * t)
             row["int8 / fp32"] = row["sqopt int8"] / row["sqopt fp32"]
             # Speed-up over the first (usually 1-thread) row of the same shape.
@@ -193,7 +240,7 @@ def main():
     if args.json:
         print(json.dumps({"isa": isa, "rounds": args.rounds, "min_time": args.min_time,
                           "stat": args.stat, "load_average": os.getloadavg()[0],
-                          "onnxruntime": ort.__version__, "unit": "GFLOPS (fp32) / GOPS (int8)",
+                          "onnxruntime": ort.__version__, "onednn": bool(onednn), "unit": "GFLOPS (fp32) / GOPS (int8)",
                           "rows": rows}, indent=2))
         return
     stat = f"medians of {args.rounds} rounds" if args.stat == "median" else \

