@@ -141,8 +141,23 @@ public final class Graph {
         return map
     }
 
+    /// Whether a value of this graph or an enclosing one is named `name` (a scan; no table
+    /// is built, so passes that add thousands of nodes stay linear per name).
+    public func definesValue(named name: String) -> Bool {
+        var g: Graph? = self
+        while let graph = g {
+            if graph.inputs.contains(where: { $0.name == name }) || graph.initializers.contains(where: { $0.name == name }) {
+                return true
+            }
+            for n in graph.nodes { for case let v? in n.outputs where v.name == name { return true } }
+            g = graph.parent
+        }
+        return false
+    }
+
     /// A value name not yet used in this graph, built from `base`.
     public func uniqueName(_ base: String) -> String {
+        if !definesValue(named: base) { return base }
         var taken = Set(valuesByName().keys)
         var g = parent
         while let outer = g {
@@ -157,6 +172,7 @@ public final class Graph {
 
     /// A fresh node name built from `base`.
     public func uniqueNodeName(_ base: String) -> String {
+        if !nodes.contains(where: { $0.name == base }) { return base }
         let taken = Set(nodes.map(\.name))
         if !taken.contains(base) { return base }
         var i = 1
