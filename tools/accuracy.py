@@ -246,7 +246,10 @@ def render(results: dict, args) -> str:
             for r in rows:
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
         lines += [""]
-    lines += ["Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py`.", ""]
+    lines += ["The figures come from onnxruntime on sqopt's QDQ files; sqopt's own interpreter agrees with "
+              "onnxruntime layer by layer to 3e-7, and end to end its figures agree with onnxruntime's (KL "
+              "within 7.2%, 1 − cosine within 6.4% on five eval samples): docs/crosscheck.md.", "",
+              "Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py`.", ""]
     return "\n".join(lines)
 
 

@@ -46,9 +46,14 @@ enum SmoothQuantFixtures {
     @discardableResult
     static func runTool(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         guard let python else { throw IRError(reason: "no .venv (run tools/setup.sh)") }
+        return try execute(python, [repo.appendingPathComponent("tools/\(script)").path] + arguments)
+    }
+
+    /// Runs a program to its end; its stdout and stderr together.
+    static func execute(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [repo.appendingPathComponent("tools/\(script)").path] + arguments
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
