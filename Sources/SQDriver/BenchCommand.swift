@@ -9,13 +9,14 @@ import SQPasses
 struct BenchCommand {
     let driver: Driver
 
-    static let usage = "bench MODEL --data DIR [--runs N] [--warmup N] [--threads T] [--json]"
+    static let usage = "bench MODEL --data DIR [--runs N] [--warmup N] [--threads T] [--profile] [--json]"
 
     static let options: [OptionSpec] = [
         .value("--data", valueName: "DIR", help: "inputs: a test_data_set_N folder, or a folder of them (one run = every sample once)"),
         .value("--runs", valueName: "N", help: "timed runs (default 10)"),
         .value("--warmup", valueName: "N", help: "untimed runs first (default 2)"),
         .value("--threads", valueName: "T", help: "kernel threads (default: SQOPT_THREADS, else every core)"),
+        .flag("--profile", help: "also time every step and print where a run's time goes, by op kind and by node"),
         .flag("--json", help: "print the timings as JSON"),
         .flag("--help", "-h", help: "show this help"),
     ]
@@ -26,12 +27,17 @@ struct BenchCommand {
 
         Loads MODEL, lowers it to an execution plan once (weights packed, int8 kernels chosen
         for QDQ MatMuls), runs it --warmup times untimed and --runs times timed, and prints
-        the median and minimum wall time of a run in milliseconds.
+        the median and minimum wall time of a run in milliseconds. --profile times every
+        step of the timed runs too and prints the mean time per run by op kind (op type;
+        ` (int8)` marks QDQ MatMul/Gemm patterns run as int8 kernels) and by node name with
+        each digit run replaced by `#` (so the layers of a stack add up), sorted, with
+        their share of the summed step time.
 
         OPTIONS:
         \(formatOptions(Self.options))
         EXAMPLES:
           \(driver.toolName) bench model.sq-w8a8.onnx --data test_data_set_0 --runs 20 --threads 1
+          \(driver.toolName) bench model.onnx --data test_data_set_0 --runs 5 --profile
         """
     }
 
@@ -48,6 +54,26 @@ struct BenchCommand {
         let minMilliseconds: Double
         let maxMilliseconds: Double
         let runMilliseconds: [Double]
+        /// With `--profile`: mean milliseconds per run by op kind and by node group.
+        let profile: Profile?
+    }
+
+    /// One row of a profile table.
+    struct ProfileRow: Encodable {
+        let name: String
+        /// Steps of one run in this group.
+        let steps: Int
+        /// Mean milliseconds per run.
+        let milliseconds: Double
+        /// Share of the summed step time, in percent.
+        let percent: Double
+    }
+
+    struct Profile: Encodable {
+        /// Sum of all steps' mean times (a run's time minus input checks and bookkeeping).
+        let stepMilliseconds: Double
+        let byKind: [ProfileRow]
+        let byNode: [ProfileRow]
     }
 
     func run(_ args: [String]) throws {
@@ -72,19 +98,26 @@ struct BenchCommand {
         let plan = try ExecutionPlan(model: model)
         let planMilliseconds = Self.milliseconds(since: planStart)
 
+        let profiling = parsed.has("--profile")
+        var stepNanoseconds = [UInt64](repeating: 0, count: plan.stepCount)
         for _ in 0..<warmup { try runOnce(plan, samples) }
         var times: [Double] = []
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
-            try runOnce(plan, samples)
+            if profiling {
+                for sample in samples { _ = try plan.run(inputs: sample, stepNanoseconds: &stepNanoseconds) }
+            } else {
+                try runOnce(plan, samples)
+            }
             times.append(Self.milliseconds(since: start))
         }
+        let profile = profiling ? Self.profile(plan.stepInfos, stepNanoseconds, runs: runs) : nil
         let sorted = times.sorted()
         let result = Result(model: path, samples: samples.count, runs: runs, warmup: warmup,
                             threads: KernelThreads.defaultCount, isa: KernelISA.active.rawValue,
                             planMilliseconds: planMilliseconds, medianMilliseconds: Self.median(sorted),
                             minMilliseconds: sorted.first ?? 0, maxMilliseconds: sorted.last ?? 0,
-                            runMilliseconds: times)
+                            runMilliseconds: times, profile: profile)
         if parsed.has("--json") {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -94,7 +127,63 @@ struct BenchCommand {
             Console.out(String(format: "  plan built in %.1f ms", planMilliseconds))
             Console.out(String(format: "  %d runs (+%d warm-up): median %.2f ms  min %.2f ms  max %.2f ms",
                                runs, warmup, result.medianMilliseconds, result.minMilliseconds, result.maxMilliseconds))
+            if let profile {
+                Console.out(String(format: "  profile: mean per run over the timed runs, steps sum to %.2f ms", profile.stepMilliseconds))
+                Console.out(Self.table(profile.byKind, title: "op kind"))
+                Console.out(Self.table(Array(profile.byNode.prefix(Self.nodeRows)), title: "node (digits as #)"))
+                if profile.byNode.count > Self.nodeRows {
+                    Console.out("  (\(profile.byNode.count - Self.nodeRows) more node groups; --json lists all)")
+                }
+            }
         }
+    }
+
+    /// Node groups shown in the text profile.
+    static let nodeRows = 25
+
+    /// Groups the summed step times by kind and by node name (digit runs as `#`), slowest first.
+    static func profile(_ infos: [StepInfo], _ nanoseconds: [UInt64], runs: Int) -> Profile {
+        let perRun = nanoseconds.map { Double($0) / 1e6 / Double(max(runs, 1)) }
+        let total = perRun.reduce(0, +)
+        func rows(_ key: (StepInfo) -> String) -> [ProfileRow] {
+            var sums: [String: (steps: Int, ms: Double)] = [:]
+            for (info, ms) in zip(infos, perRun) {
+                sums[key(info), default: (0, 0)].steps += 1
+                sums[key(info), default: (0, 0)].ms += ms
+            }
+            return sums.map { ProfileRow(name: $0.key, steps: $0.value.steps, milliseconds: $0.value.ms,
+                                         percent: total > 0 ? 100 * $0.value.ms / total : 0) }
+                .sorted { $0.milliseconds != $1.milliseconds ? $0.milliseconds > $1.milliseconds : $0.name < $1.name }
+        }
+        return Profile(stepMilliseconds: total, byKind: rows(\.kind),
+                       byNode: rows { nodeGroup($0.node.isEmpty ? "(unnamed \($0.kind))" : $0.node) + " [\($0.kind)]" })
+    }
+
+    /// A node name with every run of decimal digits replaced by `#`.
+    static func nodeGroup(_ name: String) -> String {
+        var out = ""
+        var inDigits = false
+        for c in name {
+            if c.isASCII && c.isNumber {
+                if !inDigits { out.append("#") }
+                inDigits = true
+            } else {
+                out.append(c)
+                inDigits = false
+            }
+        }
+        return out
+    }
+
+    /// `  NAME  steps  ms  %` rows under a header.
+    static func table(_ rows: [ProfileRow], title: String) -> String {
+        let width = max(title.count, rows.map(\.name.count).max() ?? 0)
+        func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+        var lines = ["  " + pad(title) + "   steps          ms       %"]
+        for r in rows {
+            lines.append("  " + pad(r.name) + String(format: "  %6d  %10.3f  %6.2f", r.steps, r.milliseconds, r.percent))
+        }
+        return lines.joined(separator: "\n")
     }
 
     private func runOnce(_ plan: ExecutionPlan, _ samples: [CalibrationSample]) throws {

@@ -49,8 +49,7 @@ struct VerifyCommand {
     func verify(reference: String, candidate: String, dataDirectory: String, layerwise: Bool, json: Bool) throws {
         let refModel = try ModelIO.load(reference)
         let candModel = try ModelIO.load(candidate)
-        let refPlan = try ExecutionPlan(model: refModel)
-        let candPlan = try ExecutionPlan(model: candModel)
+
         let samples = try SampleLoader.open(dataDirectory, model: refModel)
 
         // Layer-wise: outputs of MatMul/Gemm nodes present under the same name in both models.
@@ -62,6 +61,9 @@ struct VerifyCommand {
             }
             layerNames = matmulOutputs(refModel).intersection(matmulOutputs(candModel))
         }
+        // Fusions (bias Add into the int8 kernel) must not hide the compared MatMul outputs.
+        let refPlan = try ExecutionPlan(model: refModel, options: PlanOptions(observable: layerNames))
+        let candPlan = try ExecutionPlan(model: candModel, options: PlanOptions(observable: layerNames))
 
         var perOutput: [String: [Comparison]] = [:]
         var perLayer: [String: [Comparison]] = [:]

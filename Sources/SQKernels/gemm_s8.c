@@ -15,6 +15,7 @@
 // No K blocking: the whole K stays in the int32 accumulators, so the epilogue is fused
 // (K blocks below 1024 measured slower on Zen 4 anyway). Rows are blocked by S8_MC.
 #pragma STDC FP_CONTRACT OFF
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,5 +182,24 @@ void sq_quantize_rows_s8(size_t m, size_t k, const float *x, size_t ldx, int8_t 
             t->quant_row(k, row, q + i * ldq, s, qmin);
         else  // all-zero row, or a zero / negative / NaN per-tensor scale
             memset(q + i * ldq, 0, k);
+    }
+}
+
+void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
+                                 float *scales_out, float divisor, float min_scale, int qmin) {
+    const sq_kernel_table *t = sq_active_table();
+    if (qmin < -128) qmin = -128;
+    if (qmin > 0) qmin = 0;
+    if (k == 0) return;
+    for (size_t i = 0; i < m; i++) {
+        const float *row = x + i * k;
+        // absmax is NaN for a row holding NaN; Max(s, min_scale) propagates NaN.
+        float s = sq_absmax_nan(k, row) / divisor;
+        s = (s != s || min_scale != min_scale) ? NAN : (s < min_scale ? min_scale : s);
+        scales_out[i] = s;
+        if (s > 0.0f)
+            t->quant_row(k, row, q + i * k, s, qmin);
+        else
+            memset(q + i * k, 0, k);
     }
 }

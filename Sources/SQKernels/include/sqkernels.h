@@ -130,12 +130,49 @@ void sq_quantize_rows_s8(size_t m, size_t k,
                          int8_t *q, size_t ldq,
                          float *scales_out, float scale, int qmin);
 
+/// Per-token dynamic quantization as O1 graphs spell it
+/// (`Max(Div(ReduceMax(Abs(x), axes=-1), divisor), min_scale)`, then QuantizeLinear):
+/// s_i = max(absmax(row_i) / divisor, min_scale), NaN when the row holds a NaN (as
+/// ReduceMax and Max propagate it), written to scales_out[i]; then row i is quantized with
+/// s_i exactly as sq_quantize_rows_s8 does with a per-tensor scale (s_i <= 0 or NaN: 0).
+/// Rows are dense (stride k). k must be > 0.
+void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
+                                 float *scales_out, float divisor, float min_scale, int qmin);
+
 /// A spin-wait hint for busy loops (x86 PAUSE); used by the Swift thread pool.
 static inline void sq_spin_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
+
+// ---------------------------------------------------------------------------------------
+// Vector float math (vmath.c): y[i] = f(x[i]); y may equal x. Scalar twin = libm.
+// Vector paths stay within 2e-6 relative (1e-6 for exp) of libm, or 3e-7 absolute for
+// erf, tanh and GELU near zero crossings; NaN propagates, ±inf give the limits.
+// ---------------------------------------------------------------------------------------
+
+typedef enum {
+    SQ_VM_EXP = 0,
+    SQ_VM_SIGMOID = 1,  // 1 / (1 + e^-x)
+    SQ_VM_SILU = 2,     // x / (1 + e^-x)
+    SQ_VM_TANH = 3,
+    SQ_VM_ERF = 4,
+    SQ_VM_GELU = 5,     // 0.5 x (1 + erf(x / sqrt 2))
+    SQ_VM_COUNT = 6,
+} sq_vmath_op;
+
+/// Applies `op` to n floats. Returns 0, or -1 for an unknown op (nothing written).
+int sq_vmath_f32(sq_vmath_op op, size_t n, const float *x, float *y);
+
+/// Softmax of `rows` contiguous rows of n floats: e^(x - max) / sum, the max of an
+/// all -inf row taken as 0. y may equal x.
+void sq_softmax_rows_f32(size_t rows, size_t n, const float *x, float *y);
+
+/// Softmax of one row of attention scores as exporters spell it, Softmax(x / divisor + mask):
+/// t[i] = x[i] / divisor (+ mask[i] if mask != NULL), rounded like the separate Div and Add,
+/// then the row softmax of t. y may equal x.
+void sq_softmax_row_scaled_f32(size_t n, const float *x, float divisor, const float *mask, float *y);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
 import SQIR
+import SQKernels
 
 /// Float32 fast paths of the elementwise ops that dominate transformer graphs (Add, Sub,
 /// Mul, Div, Max, Min, Exp, Sigmoid, Erf, Tanh, GELU, Sqrt, ...) and of Softmax. Each
@@ -165,16 +166,27 @@ func floatUnary<F: FloatFunction>(_ f: F.Type, _ x: Tensor, _ pool: BufferPool) 
     }
 }
 
+/// out = op(x) for a float32 tensor with the C vector kernels (SQKernels vmath.c: AVX-512,
+/// AVX2 or libm, by the active ISA).
+func vectorMath(_ op: sq_vmath_op, _ x: Tensor, _ pool: BufferPool) throws -> Tensor {
+    try x.withElements(as: Float.self) { src in
+        try pool.make(Float.self, shape: x.shape) { out in
+            guard src.count > 0 else { return }
+            _ = sq_vmath_f32(op, src.count, try base(src), try base(out))
+        }
+    }
+}
+
 /// The float32 fast path of a unary op, or nil when the op has none.
 func fastFloatUnary(_ op: UnaryOp, _ x: Tensor, _ pool: BufferPool) throws -> Tensor? {
     guard x.dtype == .float else { return nil }
     switch op {
-    case .exp: return try floatUnary(FloatExp.self, x, pool)
-    case .sigmoid: return try floatUnary(FloatSigmoid.self, x, pool)
-    case .erf: return try floatUnary(FloatErf.self, x, pool)
-    case .tanh: return try floatUnary(FloatTanh.self, x, pool)
+    case .exp: return try vectorMath(SQ_VM_EXP, x, pool)
+    case .sigmoid: return try vectorMath(SQ_VM_SIGMOID, x, pool)
+    case .erf: return try vectorMath(SQ_VM_ERF, x, pool)
+    case .tanh: return try vectorMath(SQ_VM_TANH, x, pool)
     case .gelu(let approximate):
-        return approximate ? try floatUnary(FloatGeluTanh.self, x, pool) : try floatUnary(FloatGelu.self, x, pool)
+        return approximate ? try floatUnary(FloatGeluTanh.self, x, pool) : try vectorMath(SQ_VM_GELU, x, pool)
     case .sqrt: return try floatUnary(FloatSqrt.self, x, pool)
     case .reciprocal: return try floatUnary(FloatReciprocal.self, x, pool)
     case .neg: return try floatUnary(FloatNegate.self, x, pool)
@@ -196,7 +208,14 @@ func floatPower(_ x: Tensor, exponent e: Double, _ pool: BufferPool) throws -> T
 
 /// Softmax / LogSoftmax of contiguous float32 rows of length n (the common axis = -1).
 func floatSoftmaxRows(_ x: Tensor, rows: Int, n: Int, log: Bool, _ pool: BufferPool) throws -> Tensor {
-    try x.withElements(as: Float.self) { src in
+    if !log {
+        return try x.withElements(as: Float.self) { src in
+            try pool.make(Float.self, shape: x.shape) { out in
+                sq_softmax_rows_f32(rows, n, try base(src), try base(out))
+            }
+        }
+    }
+    return try x.withElements(as: Float.self) { src in
         try pool.make(Float.self, shape: x.shape) { out in
             let s = try base(src), o = try base(out)
             for row in 0..<rows {

@@ -1,4 +1,5 @@
 import SQIR
+import SQKernels
 
 /// The int8 kernels the QDQ lowering (Plan/Int8Lowering.swift) runs:
 /// quantize the float activations with the graph's scales (ONNX QuantizeLinear semantics:
@@ -52,19 +53,61 @@ struct Int8LinearKernel: OpKernel {
     let weight: Tensor
     let weightScales: [Float]
     let transposed: Bool
+    /// O1: the per-row scales are computed here from x (the graph's scale subgraph was
+    /// absorbed); the kernel then has one input, x.
+    let dynamicScale: DynamicRowScale?
 
-    init(activation: ActivationQDQ, weight: Tensor, scales: [Float], transposed: Bool, bias: [Float]?) throws {
+    init(activation: ActivationQDQ, weight: Tensor, scales: [Float], transposed: Bool, bias: [Float]?,
+         dynamicScale: DynamicRowScale? = nil) throws {
         let (k, n) = transposed ? (weight.shape[1], weight.shape[0]) : (weight.shape[0], weight.shape[1])
         self.weights = try weight.withElements(as: Int8.self) {
             try PackedInt8Weights(k: k, n: n, values: $0, scales: scales, transposed: transposed)
         }
         (self.activation, self.k, self.n, self.bias) = (activation, k, n, bias)
-        (self.weight, self.weightScales, self.transposed) = (weight, scales, transposed)
+        (self.weight, self.weightScales, self.transposed, self.dynamicScale) = (weight, scales, transposed, dynamicScale)
     }
 
+    private init(_ other: Int8LinearKernel, bias: [Float]) {
+        (activation, weights, k, n) = (other.activation, other.weights, other.k, other.n)
+        (weight, weightScales, transposed, dynamicScale) = (other.weight, other.weightScales, other.transposed, other.dynamicScale)
+        self.bias = bias
+    }
+
+    /// The same product followed by `+ bias` (N values) in the epilogue.
+    func addingBias(_ bias: [Float]) -> Int8LinearKernel { Int8LinearKernel(self, bias: bias) }
+
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        let x = try required(inputs, 0), scale = try required(inputs, 1, "scale")
-        guard x.dtype == .float, x.shape.last == k, let scales = rowScales(x, scale, activation) else {
+        let x = try required(inputs, 0)
+        let scale: Tensor
+        var dynamicScales: [Float]?
+        if let dynamicScale {
+            guard x.dtype == .float, let last = x.shape.last, last > 0 else {
+                throw OpError("dynamic int8 quantization expects a float32 input with a non-empty last axis, got \(x.dtype) \(x.shape)")
+            }
+            let rows = x.count / last
+            var scales = [Float](repeating: 0, count: rows)
+            if last == k {
+                // Scales and quantization in one pass over x (below).
+                dynamicScales = scales
+            } else {
+                // Shapes the int8 path does not cover: the scales as the graph computes them, then the fallback.
+                x.withElements(as: Float.self) { src in
+                    scales.withUnsafeMutableBufferPointer { out in
+                        for r in 0..<rows {
+                            var m: Float = 0, nan = false
+                            for v in src[(r * last)..<((r + 1) * last)] { nan = nan || v.isNaN; m = Swift.max(m, Swift.abs(v)) }
+                            let s = m / dynamicScale.divisor
+                            out[r] = nan || s.isNaN || dynamicScale.minScale.isNaN ? .nan : (s < dynamicScale.minScale ? dynamicScale.minScale : s)
+                        }
+                    }
+                }
+                return [try fallback(x, Tensor(shape: Array(x.shape.dropLast()) + [1], values: scales), pool)]
+            }
+            scale = Tensor(shape: [], values: [Float(0)])  // unused
+        } else {
+            scale = try required(inputs, 1, "scale")
+        }
+        guard x.dtype == .float, x.shape.last == k, let givenScales = dynamicScales ?? rowScales(x, scale, activation) else {
             return [try fallback(x, scale, pool)]
         }
         let rows = x.count / k
@@ -72,7 +115,17 @@ struct Int8LinearKernel: OpKernel {
         defer { pool.recycle(quantized) }
         guard let qBytes = quantized.mutableBytes else { throw OpError("internal: read-only scratch") }
         let q = qBytes.bindMemory(to: Int8.self)
-        try quantizeRows(x, rows: rows, scales: scales, into: q)
+        var scales = givenScales
+        if let dynamicScale {
+            try x.withElements(as: Float.self) { src in
+                let s = try base(src), qp = try base(q)
+                scales.withUnsafeMutableBufferPointer { out in
+                    sq_quantize_rows_dynamic_s8(rows, k, s, qp, out.baseAddress, dynamicScale.divisor, dynamicScale.minScale, -128)
+                }
+            }
+        } else {
+            try quantizeRows(x, rows: rows, scales: scales, into: q)
+        }
         let out = try pool.make(Float.self, shape: Array(x.shape.dropLast()) + [n]) { out in
             try scales.withUnsafeBufferPointer { aScales in
                 if let bias {

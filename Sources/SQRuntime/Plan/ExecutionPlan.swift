@@ -14,13 +14,21 @@ public struct PlanOptions: Sendable {
     /// Buffers freed during a run are kept (up to this many bytes) for the next run, so
     /// repeated runs (calibration, benchmarks) do not pay for fresh memory each time.
     public var bufferCacheBytes: Int = 2 << 30
+    /// Run the elementwise chains `ElementwiseFusion` recognizes (exported GELU, SiLU) as one
+    /// vector kernel each; false runs them node by node.
+    public var fuseElementwise: Bool = true
+    /// Values an observer will ask for: no fusion absorbs the node that computes them
+    /// (e.g. `sqopt verify --layerwise` keeps every MatMul output observable).
+    public var observable: Set<String> = []
 
     public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true,
-                bufferCacheBytes: Int = 2 << 30) {
+                bufferCacheBytes: Int = 2 << 30, fuseElementwise: Bool = true, observable: Set<String> = []) {
+        self.observable = observable
         self.foldConstants = foldConstants
         self.maxTensorBytes = maxTensorBytes
         self.lowerInt8 = lowerInt8
         self.bufferCacheBytes = bufferCacheBytes
+        self.fuseElementwise = fuseElementwise
     }
 }
 
@@ -89,10 +97,44 @@ public final class ExecutionPlan: Sendable {
         steps.flatMap { $0.outputSlots.compactMap { $0.map { slotNames[$0] } } }
     }
 
+    /// What each step of a run is, in execution order (the order of `run(inputs:stepNanoseconds:)`'s times).
+    public var stepInfos: [StepInfo] { steps.map(\.info) }
+
     /// Runs the plan. `inputs` maps graph input names to tensors; the result maps every
     /// graph output name to its tensor.
     public func run(inputs given: [String: Tensor]) throws -> [String: Tensor] {
         try run(inputs: given, observe: nil, observer: nil)
+    }
+
+    /// Runs the plan and adds the wall time of each step (kernel plus buffer release) to
+    /// `stepNanoseconds[i]` (`stepCount` entries; resized if needed), for per-op profiles.
+    /// Reading the clock around every step costs tens of nanoseconds per step.
+    public func run(inputs given: [String: Tensor], stepNanoseconds: inout [UInt64]) throws -> [String: Tensor] {
+        if stepNanoseconds.count != steps.count { stepNanoseconds = [UInt64](repeating: 0, count: steps.count) }
+        let cached = bufferCache.withLock { $0.takeAll() }
+        let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
+        var outputs: [String: Tensor] = [:]
+        defer { bufferCache.withLock { $0.keep(pool.takeFreeBuffers(), returned: outputs, limit: options.bufferCacheBytes) } }
+        var slots = [Tensor?](repeating: nil, count: slotNames.count)
+        for (slot, tensor) in constants { slots[slot] = tensor }
+        try bindInputs(given, into: &slots)
+        let clock = ContinuousClock()
+        var last = clock.now
+        for (i, step) in steps.enumerated() {
+            try execute(step, &slots, pool)
+            release(step, &slots, pool)
+            let now = clock.now
+            let d = last.duration(to: now).components
+            stepNanoseconds[i] &+= UInt64(max(0, d.seconds)) &* 1_000_000_000 &+ UInt64(max(0, d.attoseconds / 1_000_000_000))
+            last = now
+        }
+        for (name, slot) in zip(outputNames, outputSlots) {
+            guard let t = slots[slot] else {
+                throw IRError(location: "graph output '\(name)'", reason: "the output was not computed")
+            }
+            outputs[name] = t
+        }
+        return outputs
     }
 
     /// Runs the plan and hands intermediate values to `observer`: every graph input and
@@ -202,6 +244,16 @@ struct Step: Sendable {
     let outputSlots: [Int?]
     /// Slots whose last use is this step (node outputs only; never graph outputs).
     var releaseAfter: [Int]
+    let info: StepInfo
+}
+
+/// What one step of a plan runs, for profiles: the node (for a fused kernel, the node that
+/// anchors the fusion), its op type, and its kind: the op type, with ` (int8)` or
+/// ` (int8 batched)` for QDQ patterns lowered to int8 kernels.
+public struct StepInfo: Sendable, Hashable {
+    public let node: String
+    public let opType: String
+    public let kind: String
 }
 
 /// Buffers kept between runs: free buffers by byte size, and the storage of the outputs

@@ -19,24 +19,37 @@ struct Int8Lowering {
     struct Fusion {
         let kernel: any OpKernel
         let inputs: [Value?]
+        /// For profiles: `MatMul (int8)`, `MatMul+Add (int8)`, ...
+        let kind: String
     }
 
     /// Nodes whose work the fused kernels do.
     private(set) var absorbed: Set<ObjectIdentifier> = []
     private var fusions: [ObjectIdentifier: Fusion] = [:]
 
-    init(graph: Graph, live: Set<ObjectIdentifier>) {
+    /// `observable`: value names that must stay observable (a bias Add then stays a node).
+    init(graph: Graph, live: Set<ObjectIdentifier>, observable: Set<String> = []) {
         var candidates: [ObjectIdentifier: Node] = [:]
         var fusedUses = Set<ObjectIdentifier>()
+        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
         for node in graph.nodes where live.contains(ObjectIdentifier(node)) {
             guard let (fusion, replaced) = Self.match(node) else { continue }
-            fusions[ObjectIdentifier(node)] = fusion
-            fusedUses.insert(ObjectIdentifier(node))
+            // A bias Add that alone reads the product joins the kernel (its epilogue adds
+            // the bias); the fusion is then anchored on the Add, and the MatMul is replaced.
+            if !(node.output(0).map { observable.contains($0.name) } ?? true),
+               let (add, withBias) = Self.biasAdd(after: node, fusion, graphOutputs: graphOutputs),
+               live.contains(ObjectIdentifier(add)) {
+                fusions[ObjectIdentifier(add)] = withBias
+                fusedUses.insert(ObjectIdentifier(add))
+                candidates[ObjectIdentifier(node)] = node
+            } else {
+                fusions[ObjectIdentifier(node)] = fusion
+                fusedUses.insert(ObjectIdentifier(node))
+            }
             for n in replaced { candidates[ObjectIdentifier(n)] = n }
         }
         // A replaced Q/DQ node is skipped only if every reader of its outputs is fused or
         // skipped itself (repeat until stable: a kept DQ keeps its Q).
-        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
         var skipped = Set(candidates.keys)
         var changed = true
         while changed {
@@ -61,19 +74,26 @@ struct Int8Lowering {
 
     func fusion(for node: Node) -> Fusion? { fusions[ObjectIdentifier(node)] }
 
+    /// Every node this lowering owns: the fused anchors and the absorbed nodes.
+    var ownedNodes: Set<ObjectIdentifier> { absorbed.union(fusions.keys) }
+
     // MARK: matching
 
     private static func match(_ node: Node) -> (Fusion, [Node])? {
         if node.isOp("MatMul") {
             guard let a = node.input(0), let b = node.input(1), let x = activation(a) else { return nil }
             if let w = weight(b, outputAxis: 1) {
+                let dynamic = dynamicRowScale(x.scale, of: x.input, x.parameters, k: w.tensor.shape[0])
                 guard let kernel = try? Int8LinearKernel(activation: x.parameters, weight: w.tensor, scales: w.scales,
-                                                         transposed: false, bias: nil) else { return nil }
-                return (Fusion(kernel: kernel, inputs: [x.input, x.scale]), [x.dq, x.q, w.dq])
+                                                         transposed: false, bias: nil, dynamicScale: dynamic?.scale)
+                else { return nil }
+                return (Fusion(kernel: kernel, inputs: dynamic == nil ? [x.input, x.scale] : [x.input], kind: "MatMul (int8)"),
+                        [x.dq, x.q, w.dq] + (dynamic?.nodes ?? []))
             }
             if let y = activation(b) {
                 let kernel = Int8BatchedMatMulKernel(a: x.parameters, b: y.parameters)
-                return (Fusion(kernel: kernel, inputs: [x.input, x.scale, y.input, y.scale]), [x.dq, x.q, y.dq, y.q])
+                return (Fusion(kernel: kernel, inputs: [x.input, x.scale, y.input, y.scale], kind: "MatMul (int8 batched)"),
+                        [x.dq, x.q, y.dq, y.q])
             }
             return nil
         }
@@ -88,11 +108,52 @@ struct Int8Lowering {
                 guard let t = constantTensor(c), t.dtype == .float, t.count == n, t.rank <= 1 || t.shape == [1, n] else { return nil }
                 bias = t.elements(as: Float.self)
             }
+            let dynamic = dynamicRowScale(x.scale, of: x.input, x.parameters, k: w.tensor.shape[transB ? 1 : 0])
             guard let kernel = try? Int8LinearKernel(activation: x.parameters, weight: w.tensor, scales: w.scales,
-                                                     transposed: transB, bias: bias) else { return nil }
-            return (Fusion(kernel: kernel, inputs: [x.input, x.scale]), [x.dq, x.q, w.dq])
+                                                     transposed: transB, bias: bias, dynamicScale: dynamic?.scale)
+            else { return nil }
+            return (Fusion(kernel: kernel, inputs: dynamic == nil ? [x.input, x.scale] : [x.input], kind: "Gemm (int8)"),
+                    [x.dq, x.q, w.dq] + (dynamic?.nodes ?? []))
         }
         return nil
+    }
+
+    /// `Add(MatMul, bias)` (either operand order) where the int8 MatMul's product is read
+    /// only by that Add and is no graph output, and bias is a constant float32 `[N]`:
+    /// the same kernel with the bias in its epilogue (`acc·s + bias[j]`, the same float
+    /// operations as the separate Add, so the same bits).
+    private static func biasAdd(after node: Node, _ fusion: Fusion, graphOutputs: Set<ObjectIdentifier>) -> (Node, Fusion)? {
+        guard node.isOp("MatMul"), let linear = fusion.kernel as? Int8LinearKernel, linear.bias == nil,
+              let product = node.output(0), !graphOutputs.contains(ObjectIdentifier(product)),
+              product.uses.count == 1, let add = product.uses.first?.node, add.isOp("Add"), add.inputs.count == 2,
+              let other = add.input(1 - (product.uses.first?.index ?? 0)), let bias = constantTensor(other),
+              bias.dtype == .float, bias.rank == 1, bias.count == linear.n else { return nil }
+        let kernel = linear.addingBias(bias.elements(as: Float.self))
+        return (add, Fusion(kernel: kernel, inputs: fusion.inputs, kind: "MatMul+Add (int8)"))
+    }
+
+    /// The O1 scale subgraph `Max(Div(ReduceMax(Abs(x), axes=[-1], keepdims=1), c), m)` of
+    /// the activation x, with float32 scalar constants c and m: the kernel computes the
+    /// per-row scales itself (`sq_quantize_rows_dynamic_s8`, the same float operations).
+    /// Only for one block per row of K (what O1 writes), so the kernel's rows are the graph's blocks.
+    private static func dynamicRowScale(_ scale: Value, of x: Value, _ qdq: ActivationQDQ, k: Int) -> (scale: DynamicRowScale, nodes: [Node])? {
+        guard qdq.axis == -1, qdq.blockSize == k, let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
+              let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(constantTensor),
+              let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
+              let divisor = div.input(1).flatMap(constantTensor),
+              let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
+              let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
+        guard minValue.dtype == .float, minValue.count == 1, divisor.dtype == .float, divisor.count == 1,
+              (reduce.int("keepdims") ?? 1) == 1, (reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
+        let axes: [Int]?
+        if let a = reduce.input(1) {
+            axes = constantTensor(a)?.int64Values().map { $0.map(Int.init) }
+        } else {
+            axes = reduce.ints("axes")
+        }
+        guard axes == [-1] else { return nil }
+        let c = divisor.elements(as: Float.self)[0], m = minValue.elements(as: Float.self)[0]
+        return (DynamicRowScale(divisor: c, minScale: m), [maxNode, div, reduce, abs])
     }
 
     /// `DequantizeLinear(QuantizeLinear(x, s [, 0]), s [, 0])`, symmetric int8.
@@ -148,4 +209,10 @@ struct Int8Lowering {
 struct ActivationQDQ: Sendable {
     let axis: Int
     let blockSize: Int
+}
+
+/// An activation scale the int8 kernel computes per row: max(absmax(row) / divisor, minScale).
+struct DynamicRowScale: Sendable {
+    let divisor: Float
+    let minScale: Float
 }

@@ -58,9 +58,17 @@ struct Lowering {
         }
 
         let live = liveNodes(nodes)
-        let int8 = options.lowerInt8 ? Int8Lowering(graph: graph, live: live) : nil
+        let int8 = options.lowerInt8 ? Int8Lowering(graph: graph, live: live, observable: options.observable) : nil
+        let elementwise = options.fuseElementwise
+            ? ElementwiseFusion(graph: graph, live: live, taken: int8?.ownedNodes ?? [], observable: options.observable,
+                                opset: opsets[""] ?? 1) : nil
         for node in nodes where live.contains(ObjectIdentifier(node)) {
             if int8?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
+            if elementwise?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
+            if let f = elementwise?.fusion(for: node) {
+                try lower(node, fused: Int8Lowering.Fusion(kernel: f.kernel, inputs: f.inputs, kind: f.kind))
+                continue
+            }
             try lower(node, fused: int8?.fusion(for: node))
         }
 
@@ -154,8 +162,10 @@ struct Lowering {
             return
         }
         for i in kernel.preparedInputs where i < inputSlots.count { inputSlots[i] = nil }
+        let kind = fusion?.kind ?? node.opType
         steps.append(Step(kernel: kernel, location: location, inputSlots: inputSlots,
-                          outputSlots: outputSlots, releaseAfter: []))
+                          outputSlots: outputSlots, releaseAfter: [],
+                          info: StepInfo(node: node.name, opType: node.opType, kind: kind)))
     }
 
     /// After the last step that reads a node-computed value, release it (unless it is a
