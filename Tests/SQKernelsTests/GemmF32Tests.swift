@@ -5,10 +5,11 @@ import SQKernels
 import Testing
 
 /// Shapes (m, k, n): tails of every tile size, K = 1, K across two K blocks (1024),
-/// M across several row blocks (≈ 28), zero sizes.
+/// M across several row blocks (≈ 28), N across two column blocks (4 MiB of packed B:
+/// 1024 columns when K fills a 1024 block), zero sizes.
 let f32Shapes: [(m: Int, k: Int, n: Int)] = [
     (1, 1, 1), (1, 7, 33), (3, 5, 7), (17, 33, 65), (14, 64, 32), (15, 300, 31),
-    (100, 40, 70), (29, 513, 97), (5, 1100, 40), (1, 576, 100), (0, 5, 7), (4, 5, 0), (6, 0, 9),
+    (100, 40, 70), (29, 513, 97), (5, 1100, 40), (1, 576, 100), (31, 1030, 1100), (0, 5, 7), (4, 5, 0), (6, 0, 9),
 ]
 
 extension KernelTests {
@@ -69,7 +70,7 @@ struct GemmF32Tests {
     @Test("row and panel splits give the same bits as one call, on every ISA")
     func splitInvariance() {
         var rng = SplitMix64(seed: 2)
-        let (m, k, n) = (45, 1030, 100)  // 4 panels, 2 K blocks, ragged rows
+        let (m, k, n) = (45, 1030, 1100)  // 35 panels in 2 column blocks, 2 K blocks, ragged rows
         let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
