@@ -4,14 +4,16 @@
 Contenders per model and thread count (medians of --runs timed runs after --warmup):
   sqopt fp32            sqopt's interpreter on model.onnx            (`sqopt bench`)
   sqopt int8 O1 / O3    sqopt's interpreter on its own W8A8 models   (`sqopt bench`)
+  sqopt int8 O1 bmm     the same with the attention MatMuls in int8 too (quantize{bmm=true})
   ort fp32              onnxruntime on model.onnx
-  ort sqopt-O1 / O3     onnxruntime on sqopt's QDQ models
+  ort sqopt-O1 / O3 / O1 bmm
+                        onnxruntime on sqopt's QDQ models
   ort static            onnxruntime on its own quantize_static model (QDQ, int8 symmetric
                         activations and weights, MinMax, MatMul only, the same calib samples)
   ort dynamic           onnxruntime on its own quantize_dynamic model (u8 activations, s8 weights)
 
 sqopt's models come from
-  sqopt --passes calibrate,smooth,quantize{policy=O1|O3} --calib build/real/X/calib MODEL -o OUT
+  sqopt --passes calibrate,smooth,quantize{policy=O1|O3[,bmm=true]} --calib build/real/X/calib MODEL -o OUT
 Shapes: MiniLM batch 8 x 128 tokens, SmolLM2 prefill 1 x 256 tokens (random token ids, written
 as a test_data_set_0 folder under build/bench/X/). Generated models are cached in build/bench/X/
 (--rebuild regenerates them).
@@ -87,6 +89,7 @@ def run(cmd, env=None):
 
 
 def sqopt_model(sqopt, model_path, calib, policy, out, rebuild):
+    """policy: the options of quantize, e.g. "O1" or "O1,bmm=true"."""
     if rebuild or not os.path.exists(out):
         run([sqopt, "--passes", f"calibrate,smooth,quantize{{policy={policy}}}", "--calib", calib,
              model_path, "-o", out, "--force", "--quiet"])
@@ -176,6 +179,8 @@ def bench_model(name, args):
     models = {
         "sqopt-O1": sqopt_model(args.sqopt, model_path, calib, "O1", os.path.join(work, "sqopt-O1.onnx"), args.rebuild),
         "sqopt-O3": sqopt_model(args.sqopt, model_path, calib, "O3", os.path.join(work, "sqopt-O3.onnx"), args.rebuild),
+        "sqopt-O1-bmm": sqopt_model(args.sqopt, model_path, calib, "O1,bmm=true",
+                                    os.path.join(work, "sqopt-O1-bmm.onnx"), args.rebuild),
         "ort-static": ort_static(model_path, calib, os.path.join(work, "ort-static.onnx"), args.rebuild),
         "ort-dynamic": ort_dynamic(model_path, os.path.join(work, "ort-dynamic.onnx"), args.rebuild),
     }
@@ -183,9 +188,11 @@ def bench_model(name, args):
         ("sqopt fp32", "sqopt", model_path),
         ("sqopt int8 O1", "sqopt", models["sqopt-O1"]),
         ("sqopt int8 O3", "sqopt", models["sqopt-O3"]),
+        ("sqopt int8 O1 bmm", "sqopt", models["sqopt-O1-bmm"]),
         ("ort fp32", "ort", model_path),
         ("ort on sqopt O1 QDQ", "ort", models["sqopt-O1"]),
         ("ort on sqopt O3 QDQ", "ort", models["sqopt-O3"]),
+        ("ort on sqopt O1 bmm QDQ", "ort", models["sqopt-O1-bmm"]),
         ("ort quantize_static", "ort", models["ort-static"]),
         ("ort quantize_dynamic", "ort", models["ort-dynamic"]),
     ]

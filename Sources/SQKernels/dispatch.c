@@ -18,6 +18,8 @@
 #define sq_quant_row_avx512 sq_quant_row_generic
 #define sq_absmax_avx2 sq_absmax_generic
 #define sq_absmax_avx512 sq_absmax_generic
+#define sq_quant_cols_avx2 sq_quant_cols_generic
+#define sq_quant_cols_avx512 sq_quant_cols_generic
 #endif
 
 static const sq_kernel_table tables[] = {
@@ -26,18 +28,21 @@ static const sq_kernel_table tables[] = {
         .f32_mr = 4, .f32_tile = sq_f32_tile_generic,
         .s8_mr = 4, .s8_tile = sq_s8_tile_generic,
         .quant_row = sq_quant_row_generic, .absmax = sq_absmax_generic,
+        .quant_cols = sq_quant_cols_generic,
     },
     [SQ_ISA_AVX2] = {
         .name = "avx2",
         .f32_mr = 6, .f32_tile = sq_f32_tile_avx2,
         .s8_mr = 4, .s8_tile = sq_s8_tile_avx2,
         .quant_row = sq_quant_row_avx2, .absmax = sq_absmax_avx2,
+        .quant_cols = sq_quant_cols_avx2,
     },
     [SQ_ISA_AVX512] = {
         .name = "avx512",
         .f32_mr = 14, .f32_tile = sq_f32_tile_avx512, .f32_row = sq_f32_row_avx512,
         .s8_mr = 8, .s8_tile = sq_s8_tile_avx512, .s8_row = sq_s8_row_avx512,
         .quant_row = sq_quant_row_avx512, .absmax = sq_absmax_avx512,
+        .quant_cols = sq_quant_cols_avx512,
     },
 };
 _Static_assert(sizeof(tables) / sizeof(tables[0]) == SQ_ISA_AVX512 + 1,

@@ -203,3 +203,13 @@ void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
             memset(q + i * k, 0, k);
     }
 }
+
+void sq_quantize_cols_dynamic_s8(size_t k, size_t n, const float *x, int8_t *q,
+                                 float *scales_out, float divisor, float min_scale, int qmin) {
+    if (qmin < -128) qmin = -128;
+    if (qmin > 0) qmin = 0;
+    if (k == 0 || n == 0) return;
+    sq_active_table()->quant_cols(k, n, x, n, q, n, scales_out, divisor, min_scale, qmin);
+}
+
+float sq_absmax_nan_f32(size_t n, const float *x) { return sq_absmax_nan(n, x); }

@@ -56,6 +56,11 @@ typedef void (*sq_s8_row_fn)(size_t kq, const uint8_t *a_pack, const uint8_t *b,
 typedef void (*sq_quant_row_fn)(size_t k, const float *x, int8_t *q, float scale, int qmin);
 /// max |x| over one row.
 typedef float (*sq_absmax_fn)(size_t k, const float *x);
+/// Per-column dynamic quantization of x[k, n] (row strides ldx, ldq); see
+/// sq_quantize_cols_dynamic_s8.
+typedef void (*sq_quant_cols_fn)(size_t k, size_t n, const float *x, size_t ldx, int8_t *q,
+                                 size_t ldq, float *scales, float divisor, float min_scale,
+                                 int qmin);
 
 typedef struct {
     const char *name;
@@ -67,6 +72,7 @@ typedef struct {
     sq_s8_row_fn s8_row;  // NULL: single rows use s8_tile
     sq_quant_row_fn quant_row;
     sq_absmax_fn absmax;
+    sq_quant_cols_fn quant_cols;
 } sq_kernel_table;
 
 /// The table of the active ISA (resolved on first use).
@@ -96,6 +102,12 @@ void sq_quant_row_generic(size_t, const float *, int8_t *, float, int);
 void sq_quant_row_avx2(size_t, const float *, int8_t *, float, int);
 void sq_quant_row_avx512(size_t, const float *, int8_t *, float, int);
 float sq_absmax_generic(size_t, const float *);
+void sq_quant_cols_generic(size_t, size_t, const float *, size_t, int8_t *, size_t, float *,
+                           float, float, int);
+void sq_quant_cols_avx2(size_t, size_t, const float *, size_t, int8_t *, size_t, float *,
+                        float, float, int);
+void sq_quant_cols_avx512(size_t, size_t, const float *, size_t, int8_t *, size_t, float *,
+                          float, float, int);
 float sq_absmax_avx2(size_t, const float *);
 float sq_absmax_avx512(size_t, const float *);
 

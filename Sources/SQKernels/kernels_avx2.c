@@ -1,5 +1,7 @@
 // AVX2 + FMA micro-kernels: the fallback for x86-64 CPUs without AVX-512.
 #pragma STDC FP_CONTRACT OFF
+#include <math.h>
+
 #include "internal.h"
 
 #if defined(__x86_64__)
@@ -163,6 +165,45 @@ SQ_TARGET_AVX2 float sq_absmax_avx2(size_t k, const float *x) {
     float best = sq_absmax_generic(k - i, x + i);
     for (int l = 0; l < 8; l++) best = lanes[l] > best ? lanes[l] : best;
     return best;
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-column dynamic quantization, 8 columns per vector; the last n % 8 columns go to the
+// scalar twin (same operations).
+// ---------------------------------------------------------------------------------------
+SQ_TARGET_AVX2 void sq_quant_cols_avx2(size_t k, size_t n, const float *x, size_t ldx,
+                                       int8_t *q, size_t ldq, float *scales, float divisor,
+                                       float min_scale, int qmin) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 vdiv = _mm256_set1_ps(divisor), vmin = _mm256_set1_ps(min_scale);
+    const __m256 vnan = _mm256_set1_ps(NAN);
+    const __m256 min_nan = _mm256_cmp_ps(vmin, vmin, _CMP_UNORD_Q);
+    size_t full = n / 8 * 8;
+    for (size_t j = 0; j < full; j += 8) {
+        __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+        for (size_t i = 0; i < k; i++) {
+            __m256 val = _mm256_loadu_ps(x + i * ldx + j);
+            m = _mm256_max_ps(_mm256_and_ps(val, abs_mask), m);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(val, val, _CMP_UNORD_Q));
+        }
+        __m256 s = _mm256_div_ps(_mm256_blendv_ps(m, vnan, nan), vdiv);
+        s = _mm256_blendv_ps(s, vmin, _mm256_cmp_ps(s, vmin, _CMP_LT_OQ));
+        s = _mm256_blendv_ps(s, vnan, _mm256_or_ps(_mm256_cmp_ps(s, s, _CMP_UNORD_Q), min_nan));
+        _mm256_storeu_ps(scales + j, s);
+    }
+    __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps(127.0f);
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < full; j += 8) {
+            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i * ldx + j), _mm256_loadu_ps(scales + j));
+            v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            __m256i r = _mm256_cvtps_epi32(v);
+            __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+            _mm_storel_epi64((__m128i *)(q + i * ldq + j), _mm_packs_epi16(r16, r16));
+        }
+    }
+    if (full < n)
+        sq_quant_cols_generic(k, n - full, x + full, ldx, q + full, ldq, scales + full, divisor,
+                              min_scale, qmin);
 }
 
 #endif  // __x86_64__

@@ -1,6 +1,8 @@
 // AVX-512 micro-kernels (F, BW, VNNI). Compiled with target attributes only, so the
 // binary still runs on CPUs without AVX-512; dispatch.c picks these at run time.
 #pragma STDC FP_CONTRACT OFF
+#include <math.h>
+
 #include "internal.h"
 
 #if defined(__x86_64__)
@@ -264,5 +266,53 @@ SQ_TARGET_AVX512 float sq_absmax_avx512(size_t k, const float *x) {
     return _mm512_reduce_max_ps(m);
 }
 
+// ---------------------------------------------------------------------------------------
+// Per-column dynamic quantization, 16 columns per vector: the column absmax walks the rows
+// of a 64-column block (4 vectors), then every row is quantized with the per-lane scales.
+// The same operations as sq_quant_cols_generic (compare-blend for the Max, so signed zeros
+// and NaN follow the scalar code).
+// ---------------------------------------------------------------------------------------
+SQ_TARGET_AVX512 void sq_quant_cols_avx512(size_t k, size_t n, const float *x, size_t ldx,
+                                           int8_t *q, size_t ldq, float *scales,
+                                           float divisor, float min_scale, int qmin) {
+    const __m512 vdiv = _mm512_set1_ps(divisor), vmin = _mm512_set1_ps(min_scale);
+    const __m512 vnan = _mm512_set1_ps(NAN);
+    const __mmask16 min_nan = min_scale != min_scale ? 0xFFFF : 0;
+    for (size_t j0 = 0; j0 < n; j0 += 64) {
+        __m512 m[4];
+        __mmask16 lanes[4], nan[4];
+        for (int v = 0; v < 4; v++) {
+            size_t col = j0 + 16 * (size_t)v, left = col < n ? n - col : 0;
+            lanes[v] = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            m[v] = _mm512_setzero_ps();
+            nan[v] = 0;
+        }
+        for (size_t i = 0; i < k; i++) {
+            const float *row = x + i * ldx + j0;
+            for (int v = 0; v < 4; v++) {
+                __m512 val = _mm512_maskz_loadu_ps(lanes[v], row + 16 * v);
+                m[v] = _mm512_max_ps(_mm512_abs_ps(val), m[v]);
+                nan[v] |= _mm512_cmp_ps_mask(val, val, _CMP_UNORD_Q);
+            }
+        }
+        for (int v = 0; v < 4; v++) {
+            if (!lanes[v]) break;
+            __m512 s = _mm512_div_ps(_mm512_mask_blend_ps(nan[v], m[v], vnan), vdiv);
+            s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, vmin, _CMP_LT_OQ), s, vmin);
+            s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, s, _CMP_UNORD_Q) | min_nan, s, vnan);
+            _mm512_mask_storeu_ps(scales + j0 + 16 * v, lanes[v], s);
+        }
+    }
+    __m512 lo = _mm512_set1_ps((float)qmin), hi = _mm512_set1_ps(127.0f);
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < n; j += 16) {
+            __mmask16 mk = n - j >= 16 ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+            __m512 s = _mm512_maskz_loadu_ps(mk, scales + j);
+            __m512 v = _mm512_maskz_div_ps(mk, _mm512_maskz_loadu_ps(mk, x + i * ldx + j), s);
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            _mm512_mask_cvtsepi32_storeu_epi8(q + i * ldq + j, mk, _mm512_cvtps_epi32(v));
+        }
+    }
+}
 
 #endif  // __x86_64__

@@ -90,3 +90,32 @@ float sq_absmax_generic(size_t k, const float *x) {
     }
     return m;
 }
+
+// ---------------------------------------------------------------------------------------
+// Per-column dynamic quantization (O1's Kᵀ): column absmax with NaN, the scale as the
+// graph's Div and Max compute it, then QuantizeLinear's operations per element (the same
+// compare-select order as sq_quant_row_generic, with no special case for s <= 0).
+// ---------------------------------------------------------------------------------------
+void sq_quant_cols_generic(size_t k, size_t n, const float *x, size_t ldx, int8_t *q,
+                           size_t ldq, float *scales, float divisor, float min_scale,
+                           int qmin) {
+    float lo = (float)qmin, hi = 127.0f;
+    for (size_t j = 0; j < n; j++) {
+        float m = 0.0f;
+        int nan = 0;
+        for (size_t i = 0; i < k; i++) {
+            float v = fabsf(x[i * ldx + j]);
+            nan |= v != v;
+            m = v > m ? v : m;
+        }
+        float s = (nan ? NAN : m) / divisor;
+        scales[j] = (s != s || min_scale != min_scale) ? NAN : (s < min_scale ? min_scale : s);
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++) {
+            float v = x[i * ldx + j] / scales[j];
+            v = v > lo ? v : lo;
+            v = v < hi ? v : hi;
+            q[i * ldq + j] = (int8_t)lrintf(v);
+        }
+}

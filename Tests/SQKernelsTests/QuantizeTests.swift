@@ -94,3 +94,69 @@ struct QuantizeTests {
     }
 }
 }  // extension KernelTests
+
+// MARK: per-column dynamic quantization (O1's Kᵀ)
+
+/// The scalar definition of sq_quantize_cols_dynamic_s8: the graph's ReduceMax(Abs) over
+/// each column, Div, Max, then ONNX QuantizeLinear (x / s, round half to even, saturate,
+/// NaN -> -128).
+func quantizeColumnsReference(_ x: [Float], k: Int, n: Int, divisor: Float, minScale: Float) -> (q: [Int8], scales: [Float]) {
+    var scales = [Float](repeating: 0, count: n)
+    for j in 0..<n {
+        var m: Float = -.greatestFiniteMagnitude
+        for i in 0..<k { let v = abs(x[i * n + j]); m = m.isNaN || v.isNaN ? .nan : (m < v ? v : m) }
+        let s = m / divisor
+        scales[j] = s.isNaN || minScale.isNaN ? .nan : (s < minScale ? minScale : s)
+    }
+    var q = [Int8](repeating: 0, count: k * n)
+    for i in 0..<k {
+        for j in 0..<n {
+            let v = (x[i * n + j] / scales[j]).rounded(.toNearestOrEven)
+            q[i * n + j] = v.isNaN ? -128 : Int8(Swift.min(Swift.max(v, -128), 127))
+        }
+    }
+    return (q, scales)
+}
+
+extension KernelTests {
+@Suite("per-column dynamic quantization")
+struct ColumnQuantizeTests {
+    @Test("every ISA equals the graph's definition bit for bit: tails, NaN and ±inf columns, ties")
+    func columnsMatchTheReference() {
+        var rng = SplitMix64(seed: 11)
+        for (k, n) in [(1, 1), (1, 17), (3, 8), (5, 15), (16, 16), (64, 256), (7, 65), (33, 129), (2, 200)] {
+            var x = (0..<(k * n)).map { _ in Float.random(in: -3...3, using: &rng) }
+            if n > 2 { x[(k - 1) * n + 1] = .nan }            // a NaN column
+            if n > 4 { x[n - 1] = .infinity }                   // an inf column: s = inf, inf / inf = NaN -> -128
+            if n > 6 { for i in 0..<k { x[i * n + 5] = 0 } }    // a zero column: s = min_scale
+            if n > 9 { for i in 0..<k { x[i * n + 9] = i == 0 ? 127 : Float(i % 5) - 1.5 } }  // s = 1: ties to even
+            for (divisor, minScale) in [(Float(127), Float.leastNormalMagnitude), (127, 0.02), (-3, 0)] {
+                let want = quantizeColumnsReference(x, k: k, n: n, divisor: divisor, minScale: minScale)
+                forEachISA { isa in
+                    var q = [Int8](repeating: 99, count: k * n), scales = [Float](repeating: -1, count: n)
+                    x.withUnsafeBufferPointer { xp in
+                        q.withUnsafeMutableBufferPointer { qp in
+                            scales.withUnsafeMutableBufferPointer { sp in
+                                sq_quantize_cols_dynamic_s8(k, n, xp.baseAddress, qp.baseAddress, sp.baseAddress, divisor, minScale, -128)
+                            }
+                        }
+                    }
+                    #expect(q == want.q, "\(isaName(isa)) k \(k) n \(n) divisor \(divisor)")
+                    #expect(scales.map(\.bitPattern) == want.scales.map(\.bitPattern), "\(isaName(isa)) k \(k) n \(n)")
+                }
+            }
+        }
+    }
+
+    @Test("whole-tensor absmax propagates NaN on every ISA")
+    func absmaxOfTensor() {
+        forEachISA { isa in
+            for n in [0, 1, 15, 16, 17, 100] {
+                var x = (0..<n).map { Float($0) - 40 }
+                #expect(sq_absmax_nan_f32(n, x) == x.map(abs).max() ?? 0, "\(isaName(isa)) \(n)")
+                if n > 0 { x[n / 2] = .nan; #expect(sq_absmax_nan_f32(n, x).isNaN, "\(isaName(isa)) \(n)") }
+            }
+        }
+    }
+}
+}

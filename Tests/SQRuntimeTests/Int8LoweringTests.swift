@@ -154,7 +154,90 @@ import Testing
         let inputs = ["q": floats([2, 3, 9, 16], randomFloats(864, -2...2)), "kT": floats([2, 3, 16, 9], randomFloats(864, -2...2))]
         let (error, fused, reference) = try Self.compare(g, inputs)
         #expect(error < 1e-5, "\(policy): relative error \(error)")
-        #expect(fused == reference - 4)
+        // Q and DQ of both operands; under O1/O2 their scale subgraphs too.
+        #expect(fused == reference - (policy == .O3 ? 4 : 12))
+    }
+
+    /// Shapes of the attention tests: batch dims, tokens t, head dim d (edge sizes: 1, tails
+    /// of the 16-lane kernels, more columns than one 64-column block).
+    static let attentionShapes: [(batch: [Int], t: Int, d: Int)] = [
+        ([1, 1], 1, 1), ([2, 3], 9, 16), ([1, 9], 33, 64), ([2, 2], 17, 5), ([1, 3], 70, 20),
+    ]
+
+    /// Q·Kᵀ and P·V with the O1 or O2 QDQ of the quantize pass (O1: Q per row, Kᵀ per
+    /// column, P and V per tensor as O1 writes them when t is symbolic; O2: all per tensor).
+    /// The plan absorbs every scale subgraph into the two batched kernels; the result must be
+    /// the same bits as the unfused int8 kernel fed with the scales the graph's nodes compute
+    /// (run node by node, observed), NaN rows included.
+    @Test(arguments: [Policy.O1, .O2], 0..<5)
+    mutating func absorbedAttentionScalesGiveTheSameBits(policy: Policy, shapeIndex: Int) throws {
+        let (batch, t, d) = Self.attentionShapes[shapeIndex]
+        let g = TestGraph()
+        let dims: ([Int]) -> [Dim] = { $0.map { .known($0) } }
+        let q = g.input("q", .float, dims(batch + [t, d]))
+        let kT = g.input("kT", .float, dims(batch + [d, t]))
+        let v = g.input("v", .float, dims(batch + [t, d]))
+        let p = g.input("p", .float, dims(batch + [t, t]))
+        let qq = Self.qdq(g, q, policy, axis: -1, block: d, name: "q")
+        let kq = Self.qdq(g, kT, policy, axis: -2, block: d, name: "k")
+        let pq = Self.qdq(g, p, .O2, block: 0, name: "p"), vq = Self.qdq(g, v, .O2, block: 0, name: "v")
+        g.output(g.op("MatMul", [qq, kq], name: "scores"), g.op("MatMul", [pq, vq], name: "context"))
+        let count = batch.reduce(1, *) * t * d
+        let fused = try g.plan(opset: 21)
+        let reference = try g.plan(opset: 21, options: PlanOptions(lowerInt8: false))
+        #expect(fused.stepInfos.map(\.kind) == ["MatMul (int8 batched)", "MatMul (int8 batched)"])
+        #expect(fused.stepCount == reference.stepCount - 4 * 6)  // per operand: Q, DQ, Abs, ReduceMax, Div, Max
+        for withNaN in [false, true] {
+            var qValues = randomFloats(count, -3...3), kValues = randomFloats(count, -3...3)
+            if withNaN { qValues[count / 2] = .nan; kValues[(d / 2) * t + t / 2] = .nan }  // a NaN row of Q, a NaN column of Kᵀ
+            let inputs = ["q": floats(batch + [t, d], qValues), "kT": floats(batch + [d, t], kValues),
+                          "v": floats(batch + [t, d], randomFloats(count, -2...2)),
+                          "p": floats(batch + [t, t], randomFloats(count / d * t, 0...1))]
+            var observed: [String: Tensor] = [:]
+            _ = try reference.run(inputs: inputs, observe: nil) { name, tensor in observed[name] = tensor }
+            let pool = BufferPool(maxTensorBytes: 1 << 30)
+            let rows = policy == .O1 ? ActivationQDQ(axis: -1, blockSize: d) : ActivationQDQ(axis: 1, blockSize: 0)
+            let columns = policy == .O1 ? ActivationQDQ(axis: -2, blockSize: d) : ActivationQDQ(axis: 1, blockSize: 0)
+            let perTensor = ActivationQDQ(axis: 1, blockSize: 0)
+            let scoresWant = try #require(Int8BatchedMatMulKernel(a: rows, b: columns)
+                .run([inputs["q"], observed["q/Max"], inputs["kT"], observed["k/Max"]], pool).first ?? nil)
+            let contextWant = try #require(Int8BatchedMatMulKernel(a: perTensor, b: perTensor)
+                .run([inputs["p"], observed["p/Max"], inputs["v"], observed["v/Max"]], pool).first ?? nil)
+
+            let outputs = try fused.run(inputs: inputs)
+            func bits(_ t: Tensor?) -> [UInt32] { (t?.elements(as: Float.self) ?? []).map { $0.isNaN ? 0x7fc0_0000 : $0.bitPattern } }
+            let label = "\(policy) \(batch) t \(t) d \(d) NaN \(withNaN)"
+            #expect(!bits(scoresWant).isEmpty)
+            #expect(bits(outputs["scores"]) == bits(scoresWant), "\(label): Q·Kᵀ")
+            #expect(bits(outputs["context"]) == bits(contextWant), "\(label): P·V")
+            if !withNaN {  // and the float reference within rounding
+                let (error, _, _) = try Self.compare(g, inputs)
+                #expect(error < 1e-5, "\(label): relative error \(error)")
+            }
+        }
+    }
+
+    @Test mutating func attentionScalesOfOtherLayoutsFallBack() throws {
+        // Kᵀ blocked along -2 with two blocks per column: not the int8 layout. The fused
+        // kernel computes the graph's scales itself and then the reference; both paths agree
+        // (here: both report QuantizeLinear's shape error).
+        let g = TestGraph()
+        let q = g.input("q", .float, [.known(2), .known(5), .known(16)])
+        let kT = g.input("kT", .float, [.known(2), .known(16), .known(5)])
+        let qq = Self.qdq(g, q, .O1, axis: -1, block: 16, name: "q")
+        let kq = Self.qdq(g, kT, .O1, axis: -2, block: 8, name: "k")
+        g.output(g.op("MatMul", [qq, kq], name: "scores"))
+        let inputs = ["q": floats([2, 5, 16], randomFloats(160, -1...1)), "kT": floats([2, 16, 5], randomFloats(160, -1...1))]
+        let fused = try g.plan(opset: 21), reference = try g.plan(opset: 21, options: PlanOptions(lowerInt8: false))
+        #expect(irError { _ = try fused.run(inputs: inputs) } != nil)
+        #expect(irError { _ = try reference.run(inputs: inputs) } != nil)
+        // A 2-D product (no batch dims), per-tensor dynamic operands: the fused path.
+        let g2 = TestGraph()
+        let q2 = g2.input("q", .float, [.known(3), .known(4)])
+        let k2 = g2.input("kT", .float, [.known(4), .known(6)])
+        g2.output(g2.op("MatMul", [Self.qdq(g2, q2, .O2, block: 0, name: "q"), Self.qdq(g2, k2, .O2, block: 0, name: "k")], name: "s"))
+        let (error, _, _) = try Self.compare(g2, ["q": floats([3, 4], randomFloats(12, -1...1)), "kT": floats([4, 6], randomFloats(24, -1...1))])
+        #expect(error < 1e-5)
     }
 
     @Test mutating func sharedQDQStaysWhenAnotherNodeReadsIt() throws {

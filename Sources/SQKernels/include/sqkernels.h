@@ -139,6 +139,20 @@ void sq_quantize_rows_s8(size_t m, size_t k,
 void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
                                  float *scales_out, float divisor, float min_scale, int qmin);
 
+/// Per-column dynamic quantization as O1 graphs spell it for Kᵀ (blocked along axis -2,
+/// `Max(Div(ReduceMax(Abs(x), axes=-2), divisor), min_scale)`, then QuantizeLinear):
+/// x is [k, n] with dense rows of n; s_j = max(absmax(column j) / divisor, min_scale), NaN
+/// when the column holds a NaN, written to scales_out[j]; then
+/// q[i, j] = clamp(round_half_even(x[i, j] / s_j), qmin, 127), NaN -> qmin: ONNX
+/// QuantizeLinear's operations for every s_j (no special case for s_j <= 0). All ISA paths
+/// give the same bits. k must be > 0.
+void sq_quantize_cols_dynamic_s8(size_t k, size_t n, const float *x, int8_t *q,
+                                 float *scales_out, float divisor, float min_scale, int qmin);
+
+/// max |x| over n floats, NaN if any element is NaN (ReduceMax(Abs(x)) over a whole
+/// tensor); 0 for n = 0.
+float sq_absmax_nan_f32(size_t n, const float *x);
+
 /// A spin-wait hint for busy loops (x86 PAUSE); used by the Swift thread pool.
 static inline void sq_spin_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -155,17 +155,29 @@ struct Int8LinearKernel: OpKernel {
 /// DQ(Q(a)) · DQ(Q(b)) for the attention MatMuls: both operands quantized at run time,
 /// a batched int8 GEMM over equal batch dims. A: per tensor or per row; B: per tensor or
 /// per column (blocked along axis -2 with one block per column, as O1 writes Kᵀ).
+///
+/// An operand whose dynamic scale subgraph was absorbed (`aDynamic`/`bDynamic`, O1/O2) has
+/// no scale input (nil): its scales are computed here with the graph's float operations
+/// (`DynamicScale`), in the same C call that quantizes it (per row:
+/// `sq_quantize_rows_dynamic_s8`; per column of Kᵀ: `sq_quantize_cols_dynamic_s8`; per
+/// tensor: `sq_absmax_nan_f32`, then the per-tensor quantization), so the same bits as
+/// the nodes followed by the unfused kernel.
 struct Int8BatchedMatMulKernel: OpKernel {
     let a: ActivationQDQ
     let b: ActivationQDQ
+    var aDynamic: DynamicScale? = nil
+    var bDynamic: DynamicScale? = nil
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        let xa = try required(inputs, 0), sa = try required(inputs, 1, "scale of A")
-        let xb = try required(inputs, 2), sb = try required(inputs, 3, "scale of B")
-        guard xa.dtype == .float, xb.dtype == .float, xa.rank >= 2, xa.rank == xb.rank,
-              xa.shape.dropLast(2) == xb.shape.dropLast(2), xa.shape[xa.rank - 1] == xb.shape[xb.rank - 2],
-              let aScales = rowScales(xa, sa, a), let bScales = columnScales(xb, sb) else {
-            return [try matmul(fakeQuantized(xa, sa, a, pool), fakeQuantized(xb, sb, b, pool), pool)]
+        let xa = try required(inputs, 0), xb = try required(inputs, 2)
+        let sa = aDynamic == nil ? try required(inputs, 1, "scale of A") : nil
+        let sb = bDynamic == nil ? try required(inputs, 3, "scale of B") : nil
+        let shapesFit = xa.dtype == .float && xb.dtype == .float && xa.rank >= 2 && xa.rank == xb.rank
+            && xa.shape.dropLast(2) == xb.shape.dropLast(2) && xa.shape[xa.rank - 1] == xb.shape[xb.rank - 2]
+            && xa.shape[xa.rank - 1] > 0
+        guard shapesFit, aDynamic.map({ fits($0, xa, a, columns: false) }) ?? true,
+              bDynamic.map({ fits($0, xb, b, columns: true) }) ?? true else {
+            return [try fallback(xa, sa, xb, sb, pool)]
         }
         let m = xa.shape[xa.rank - 2], k = xa.shape[xa.rank - 1], n = xb.shape[xb.rank - 1]
         let batch = xa.shape.dropLast(2).reduce(1, *)
@@ -173,12 +185,31 @@ struct Int8BatchedMatMulKernel: OpKernel {
         defer { pool.recycle(qa); pool.recycle(qb) }
         guard let aBytes = qa.mutableBytes, let bBytes = qb.mutableBytes else { throw OpError("internal: read-only scratch") }
         let aInt8 = aBytes.bindMemory(to: Int8.self), bInt8 = bBytes.bindMemory(to: Int8.self)
-        try quantizeRows(xa, rows: batch * m, scales: aScales, into: aInt8)
-        if bScales.count == 1 {
-            try quantizeRows(xb, rows: batch * k, scales: bScales, into: bInt8)
+
+        // A: rows of k.
+        let aScales: [Float]
+        if let aDynamic {
+            aScales = try quantizeDynamic(xa, aDynamic, batch: batch, rows: m, cols: k, into: aInt8)
+        } else if let sa, let given = rowScales(xa, sa, a) {
+            aScales = given
+            try quantizeRows(xa, rows: batch * m, scales: aScales, into: aInt8)
         } else {
-            let q = try required(QuantizeLinearKernel(axis: b.axis, blockSize: b.blockSize, outputType: .int8).run([xb, sb], pool), 0)
-            q.withElements(as: Int8.self) { src in _ = bInt8.update(fromContentsOf: src) }
+            return [try fallback(xa, sa, xb, sb, pool)]
+        }
+        // B: [k, n] per batch, per tensor or per column.
+        let bScales: [Float]
+        if let bDynamic {
+            bScales = try quantizeDynamic(xb, bDynamic, batch: batch, rows: k, cols: n, into: bInt8)
+        } else if let sb, let given = columnScales(xb, sb) {
+            bScales = given
+            if bScales.count == 1 {
+                try quantizeRows(xb, rows: batch * k, scales: bScales, into: bInt8)
+            } else {
+                let q = try required(QuantizeLinearKernel(axis: b.axis, blockSize: b.blockSize, outputType: .int8).run([xb, sb], pool), 0)
+                q.withElements(as: Int8.self) { src in _ = bInt8.update(fromContentsOf: src) }
+            }
+        } else {
+            return [try fallback(xa, sa, xb, sb, pool)]
         }
         let out = try pool.make(Float.self, shape: Array(xa.shape.dropLast()) + [n]) { out in
             try aScales.withUnsafeBufferPointer { sA in
@@ -191,6 +222,57 @@ struct Int8BatchedMatMulKernel: OpKernel {
         return [out]
     }
 
+    /// Whether the int8 path covers a dynamic operand: per row (A) or per column (B) with
+    /// one block per row/column of the product, or per tensor.
+    private func fits(_ d: DynamicScale, _ x: Tensor, _ p: ActivationQDQ, columns: Bool) -> Bool {
+        switch d.extent {
+        case .tensor: return p.blockSize == 0
+        case .rows: return !columns && p.blockSize == x.shape[x.rank - 1] && (p.axis == -1 || p.axis == x.rank - 1)
+        case .columns: return columns && p.blockSize == x.shape[x.rank - 2] && (p.axis == -2 || p.axis == x.rank - 2)
+        }
+    }
+
+    /// Scales and int8 values of `batch` matrices `[rows, cols]` with the absorbed scale
+    /// subgraph: one scale per row, per column or for the tensor.
+    private func quantizeDynamic(_ x: Tensor, _ d: DynamicScale, batch: Int, rows: Int, cols: Int,
+                                 into q: UnsafeMutableBufferPointer<Int8>) throws -> [Float] {
+        switch d.extent {
+        case .rows:
+            var scales = [Float](repeating: 0, count: batch * rows)
+            try x.withElements(as: Float.self) { src in
+                let s = try base(src), qp = try base(q)
+                scales.withUnsafeMutableBufferPointer { out in
+                    sq_quantize_rows_dynamic_s8(batch * rows, cols, s, qp, out.baseAddress, d.divisor, d.minScale, -128)
+                }
+            }
+            return scales
+        case .columns:
+            var scales = [Float](repeating: 0, count: batch * cols)
+            try x.withElements(as: Float.self) { src in
+                let s = try base(src), qp = try base(q)
+                scales.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<batch {
+                        sq_quantize_cols_dynamic_s8(rows, cols, s + i * rows * cols, qp + i * rows * cols,
+                                                    out.baseAddress.map { $0 + i * cols }, d.divisor, d.minScale, -128)
+                    }
+                }
+            }
+            return scales
+        case .tensor:
+            let absmax = try x.withElements(as: Float.self) { src in sq_absmax_nan_f32(src.count, try base(src)) }
+            let scales = [d.scale(absmax: absmax)]
+            try quantizeRows(x, rows: batch * rows, scales: scales, into: q)
+            return scales
+        }
+    }
+
+    /// Q, DQ and a float MatMul, with absorbed scales computed as the graph's nodes do.
+    private func fallback(_ xa: Tensor, _ sa: Tensor?, _ xb: Tensor, _ sb: Tensor?, _ pool: BufferPool) throws -> Tensor {
+        let scaleA = try sa ?? aDynamic.map { try $0.graphScale(of: xa, pool) } ?? required([sa], 0, "scale of A")
+        let scaleB = try sb ?? bDynamic.map { try $0.graphScale(of: xb, pool) } ?? required([sb], 0, "scale of B")
+        return try matmul(fakeQuantized(xa, scaleA, a, pool), fakeQuantized(xb, scaleB, b, pool), pool)
+    }
+
     /// B's scales: one, or one per column (blocked along axis -2, one block per column).
     func columnScales(_ x: Tensor, _ scale: Tensor) -> [Float]? {
         guard scale.dtype == .float else { return nil }
@@ -200,5 +282,33 @@ struct Int8BatchedMatMulKernel: OpKernel {
         expected[x.rank - 2] = 1
         guard b.blockSize == k, b.axis == -2 || b.axis == x.rank - 2, scale.shape == expected else { return nil }
         return scale.elements(as: Float.self)
+    }
+}
+
+/// An absorbed dynamic scale subgraph `Max(Div(ReduceMax(Abs(x), axes), divisor), minScale)`:
+/// per row (`axes=[-1]`, keepdims), per column (`axes=[-2]`, keepdims) or per tensor (all
+/// axes, keepdims=0).
+struct DynamicScale: Sendable, Equatable {
+    enum Extent: Sendable, Equatable { case rows, columns, tensor }
+    let extent: Extent
+    let divisor: Float
+    let minScale: Float
+
+    /// The graph's Div and Max on one absmax (NaN propagates as the Max node does).
+    func scale(absmax: Float) -> Float {
+        let s = absmax / divisor
+        return s.isNaN || minScale.isNaN ? .nan : (s < minScale ? minScale : s)
+    }
+
+    /// The scale tensor as the nodes compute it (for layouts the int8 path does not cover).
+    func graphScale(of x: Tensor, _ pool: BufferPool) throws -> Tensor {
+        let absolute = try x.withElements(as: Float.self) { src in
+            try pool.make(Float.self, shape: x.shape) { out in for i in 0..<src.count { out[i] = Swift.abs(src[i]) } }
+        }
+        let axes: [Int] = switch extent { case .rows: [-1]; case .columns: [-2]; case .tensor: [] }
+        let reduced = try required(ReduceKernel(reduction: .max, keepDims: extent != .tensor, noopWithEmptyAxes: false,
+                                                attributeAxes: axes, axesFromInput: false).run([absolute], pool), 0)
+        let divided = try arithmetic(.divide, reduced, Tensor(scalar: divisor), pool)
+        return try arithmetic(.max, divided, Tensor(scalar: minScale), pool)
     }
 }

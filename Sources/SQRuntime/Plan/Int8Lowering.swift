@@ -14,7 +14,8 @@ import SQIR
 /// - attention MatMuls with both operands activations in QDQ run as a batched int8 GEMM.
 ///
 /// The Q and DQ nodes are skipped when nothing else reads their outputs (their values are
-/// then not observable); the scale computation (O1/O2) still runs as ordinary nodes.
+/// then not observable); O1's per-row scale subgraph of a linear's activation, and the
+/// O1/O2 scale subgraphs of the attention operands, are absorbed into the kernels too.
 struct Int8Lowering {
     struct Fusion {
         let kernel: any OpKernel
@@ -91,9 +92,13 @@ struct Int8Lowering {
                         [x.dq, x.q, w.dq] + (dynamic?.nodes ?? []))
             }
             if let y = activation(b) {
-                let kernel = Int8BatchedMatMulKernel(a: x.parameters, b: y.parameters)
-                return (Fusion(kernel: kernel, inputs: [x.input, x.scale, y.input, y.scale], kind: "MatMul (int8 batched)"),
-                        [x.dq, x.q, y.dq, y.q])
+                // O1/O2: the operands' scale subgraphs are computed inside the kernel.
+                let da = dynamicScale(x.scale, of: x.input, x.parameters, allowed: [.rows, .tensor])
+                let db = dynamicScale(y.scale, of: y.input, y.parameters, allowed: [.columns, .tensor])
+                let kernel = Int8BatchedMatMulKernel(a: x.parameters, b: y.parameters, aDynamic: da?.scale, bDynamic: db?.scale)
+                return (Fusion(kernel: kernel, inputs: [x.input, da == nil ? x.scale : nil, y.input, db == nil ? y.scale : nil],
+                               kind: "MatMul (int8 batched)"),
+                        [x.dq, x.q, y.dq, y.q] + (da?.nodes ?? []) + (db?.nodes ?? []))
             }
             return nil
         }
@@ -154,6 +159,42 @@ struct Int8Lowering {
         guard axes == [-1] else { return nil }
         let c = divisor.elements(as: Float.self)[0], m = minValue.elements(as: Float.self)[0]
         return (DynamicRowScale(divisor: c, minScale: m), [maxNode, div, reduce, abs])
+    }
+
+    /// The dynamic scale subgraph `Max(Div(ReduceMax(Abs(x), axes, keepdims), c), m)` of an
+    /// attention operand (float32 scalar constants c, m), matched with the Q/DQ layout:
+    /// per row (`axes=[-1]`, keepdims=1, blocked along -1), per column (`axes=[-2]`,
+    /// keepdims=1, blocked along -2: O1's Kᵀ) or per tensor (no axes, keepdims=0, no
+    /// blocks: O2, and O1's operands whose contracted dim is symbolic). Block sizes are
+    /// checked against the shapes at run time (the kernel falls back otherwise).
+    private static func dynamicScale(_ scale: Value, of x: Value, _ qdq: ActivationQDQ,
+                                     allowed: Set<DynamicScale.Extent>) -> (scale: DynamicScale, nodes: [Node])? {
+        guard let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
+              let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(constantTensor),
+              let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
+              let divisor = div.input(1).flatMap(constantTensor),
+              let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
+              let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
+        guard minValue.dtype == .float, minValue.count == 1, minValue.rank == 0, divisor.dtype == .float,
+              divisor.count == 1, divisor.rank == 0, (reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
+        if let type = x.type, type.dtype != .float { return nil }
+        let axes: [Int]?
+        if let a = reduce.input(1) {
+            axes = constantTensor(a)?.int64Values().map { $0.map(Int.init) }
+        } else {
+            axes = reduce.ints("axes") ?? []
+        }
+        let keepDims = (reduce.int("keepdims") ?? 1) == 1
+        let extent: DynamicScale.Extent
+        switch axes {
+        case [-1]? where keepDims && qdq.axis == -1 && qdq.blockSize > 0: extent = .rows
+        case [-2]? where keepDims && qdq.axis == -2 && qdq.blockSize > 0: extent = .columns
+        case []? where !keepDims && qdq.blockSize == 0: extent = .tensor
+        default: return nil
+        }
+        guard allowed.contains(extent) else { return nil }
+        let c = divisor.elements(as: Float.self)[0], m = minValue.elements(as: Float.self)[0]
+        return (DynamicScale(extent: extent, divisor: c, minScale: m), [maxNode, div, reduce, abs])
     }
 
     /// `DequantizeLinear(QuantizeLinear(x, s [, 0]), s [, 0])`, symmetric int8.
