@@ -18,6 +18,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 
@@ -58,24 +61,61 @@ void sq_s8_pack_b(const int8_t *b, size_t ldb, int transposed, size_t k, size_t 
 /// Pack rows [0, rows) of a (k columns) into micro-panels of mr rows as u8:
 /// dst[t*kq*mr*4 + q*mr*4 + r*4 + u] = a[t*mr + r][4q + u] ^ 0x80; padding is 0x80 (the
 /// u8 form of 0; it meets zero padding in B anyway), missing rows likewise.
+/// One row's quads [q0, q1) of A, ^0x80, into column r of an mr-row panel.
+static void pack_a_row(const int8_t *src, size_t q0, size_t q1, size_t mr, size_t r, uint8_t *panel) {
+    for (size_t q = q0; q < q1; q++) {
+        uint32_t word;
+        memcpy(&word, src + 4 * q, 4);
+        word ^= 0x80808080u;
+        memcpy(panel + q * mr * 4 + r * 4, &word, 4);
+    }
+}
+
 static void pack_a(const int8_t *a, size_t lda, size_t rows, size_t k, size_t mr,
                    uint8_t *dst) {
     size_t kq = sq_div_up(k, 4), full = k / 4;
     for (size_t t = 0; t * mr < rows; t++) {
         uint8_t *panel = dst + t * kq * mr * 4;
-        for (size_t r = 0; r < mr; r++) {
+        size_t r = 0;
+#if defined(__SSE2__)
+        // Four rows at a time, four quads per row: a 4x4 transpose of 32-bit words (SSE2 is
+        // the x86-64 baseline), the same bytes as the scalar loop below.
+        const __m128i flip = _mm_set1_epi8((char)0x80);
+        for (; r + 4 <= mr && t * mr + r + 4 <= rows; r += 4) {
+            const int8_t *s0 = a + (t * mr + r) * lda, *s1 = s0 + lda, *s2 = s1 + lda, *s3 = s2 + lda;
+            size_t q = 0;
+            for (; q + 4 <= full; q += 4) {
+                __m128i x0 = _mm_loadu_si128((const __m128i *)(s0 + 4 * q));
+                __m128i x1 = _mm_loadu_si128((const __m128i *)(s1 + 4 * q));
+                __m128i x2 = _mm_loadu_si128((const __m128i *)(s2 + 4 * q));
+                __m128i x3 = _mm_loadu_si128((const __m128i *)(s3 + 4 * q));
+                __m128i t0 = _mm_unpacklo_epi32(x0, x1), t1 = _mm_unpackhi_epi32(x0, x1);
+                __m128i t2 = _mm_unpacklo_epi32(x2, x3), t3 = _mm_unpackhi_epi32(x2, x3);
+                uint8_t *d = panel + q * mr * 4 + r * 4;
+                _mm_storeu_si128((__m128i *)d, _mm_xor_si128(_mm_unpacklo_epi64(t0, t2), flip));
+                _mm_storeu_si128((__m128i *)(d + mr * 4), _mm_xor_si128(_mm_unpackhi_epi64(t0, t2), flip));
+                _mm_storeu_si128((__m128i *)(d + 2 * mr * 4), _mm_xor_si128(_mm_unpacklo_epi64(t1, t3), flip));
+                _mm_storeu_si128((__m128i *)(d + 3 * mr * 4), _mm_xor_si128(_mm_unpackhi_epi64(t1, t3), flip));
+            }
+            for (size_t u = 0; u < 4; u++) pack_a_row(a + (t * mr + r + u) * lda, q, full, mr, r + u, panel);
+            if (full < kq) {
+                for (size_t u = 0; u < 4; u++) {
+                    const int8_t *src = a + (t * mr + r + u) * lda;
+                    uint8_t *d = panel + full * mr * 4 + (r + u) * 4;
+                    for (size_t v = 0; v < 4; v++)
+                        d[v] = 4 * full + v < k ? (uint8_t)src[4 * full + v] ^ 0x80 : 0x80;
+                }
+            }
+        }
+#endif
+        for (; r < mr; r++) {
             size_t row = t * mr + r;
             if (row >= rows) {
                 for (size_t q = 0; q < kq; q++) memset(panel + q * mr * 4 + r * 4, 0x80, 4);
                 continue;
             }
             const int8_t *src = a + row * lda;
-            for (size_t q = 0; q < full; q++) {
-                uint32_t word;
-                memcpy(&word, src + 4 * q, 4);
-                word ^= 0x80808080u;
-                memcpy(panel + q * mr * 4 + r * 4, &word, 4);
-            }
+            pack_a_row(src, 0, full, mr, r, panel);
             if (full < kq) {  // last partial quad
                 uint8_t *d = panel + full * mr * 4 + r * 4;
                 for (size_t u = 0; u < 4; u++)
