@@ -12,12 +12,12 @@ public struct RowReservoir: Sendable {
     public private(set) var values: [Float] = []
     /// Rows offered so far.
     public private(set) var seen = 0
-    private var state: UInt64
+    private var random: SplitMix64
 
     public init(channels: Int, capacity: Int, seed: UInt64) {
         self.channels = channels
         self.capacity = capacity
-        self.state = seed
+        self.random = SplitMix64(seed: seed)
     }
 
     public var rowCount: Int { channels > 0 ? values.count / channels : 0 }
@@ -30,20 +30,12 @@ public struct RowReservoir: Sendable {
             if seen < capacity {
                 values.append(contentsOf: row)
             } else {
-                let j = Int(next() % UInt64(seen + 1))
+                let j = Int(random.next() % UInt64(seen + 1))
                 if j < capacity {
                     values.replaceSubrange((j * channels)..<((j + 1) * channels), with: row)
                 }
             }
             seen += 1
         }
-    }
-
-    private mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

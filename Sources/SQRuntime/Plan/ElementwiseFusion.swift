@@ -16,11 +16,7 @@ import SQKernels
 /// operations as its nodes (x / c + mask rounded twice, then the same softmax), so the same
 /// bits. The softmax chain needs opset ≥ 13 (Softmax over one axis) and c a float32 scalar.
 struct ElementwiseFusion {
-    struct Fusion {
-        let kernel: any OpKernel
-        let inputs: [Value?]
-        let kind: String
-    }
+    typealias Fusion = FusedStep
 
     private(set) var absorbed: Set<ObjectIdentifier> = []
     private var fusions: [ObjectIdentifier: Fusion] = [:]

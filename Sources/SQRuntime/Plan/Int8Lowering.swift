@@ -16,13 +16,17 @@ import SQIR
 /// The Q and DQ nodes are skipped when nothing else reads their outputs (their values are
 /// then not observable); O1's per-row scale subgraph of a linear's activation, and the
 /// O1/O2 scale subgraphs of the attention operands, are absorbed into the kernels too.
+/// One kernel that does the work of several nodes: what the plan runs in place of the node
+/// that produces the fused result (the int8 lowering's and the elementwise fusions').
+struct FusedStep {
+    let kernel: any OpKernel
+    let inputs: [Value?]
+    /// For profiles: `MatMul (int8)`, `MatMul+Add (int8)`, `Gelu (fused)`, ...
+    let kind: String
+}
+
 struct Int8Lowering {
-    struct Fusion {
-        let kernel: any OpKernel
-        let inputs: [Value?]
-        /// For profiles: `MatMul (int8)`, `MatMul+Add (int8)`, ...
-        let kind: String
-    }
+    typealias Fusion = FusedStep
 
     /// Nodes whose work the fused kernels do.
     private(set) var absorbed: Set<ObjectIdentifier> = []

@@ -66,7 +66,7 @@ struct Lowering {
             if int8?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
             if elementwise?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
             if let f = elementwise?.fusion(for: node) {
-                try lower(node, fused: Int8Lowering.Fusion(kernel: f.kernel, inputs: f.inputs, kind: f.kind))
+                try lower(node, fused: f)
                 continue
             }
             try lower(node, fused: int8?.fusion(for: node))
@@ -106,7 +106,7 @@ struct Lowering {
         return live
     }
 
-    private mutating func lower(_ node: Node, fused fusion: Int8Lowering.Fusion?) throws {
+    private mutating func lower(_ node: Node, fused fusion: FusedStep?) throws {
         let location = IRError.describe(node)
         let fused = fusion?.kernel
         var inputSlots: [Int?] = []
