@@ -234,7 +234,7 @@ void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
     for (size_t i = 0; i < m; i++) {
         const float *row = x + i * k;
         // absmax is NaN for a row holding NaN; Max(s, min_scale) propagates NaN.
-        float s = sq_absmax_nan(k, row) / divisor;
+        float s = sq_absmax_nan_f32(k, row) / divisor;
         s = (s != s || min_scale != min_scale) ? NAN : (s < min_scale ? min_scale : s);
         scales_out[i] = s;
         if (s > 0.0f)
@@ -252,4 +252,3 @@ void sq_quantize_cols_dynamic_s8(size_t k, size_t n, const float *x, int8_t *q,
     sq_active_table()->quant_cols(k, n, x, n, q, n, scales_out, divisor, min_scale, qmin);
 }
 
-float sq_absmax_nan_f32(size_t n, const float *x) { return sq_absmax_nan(n, x); }

@@ -78,9 +78,6 @@ typedef struct {
 /// The table of the active ISA (resolved on first use).
 const sq_kernel_table *sq_active_table(void);
 
-/// max |x| over n floats with the active ISA, NaN if any element is NaN (vmath.c).
-float sq_absmax_nan(size_t n, const float *x);
-
 // Per-ISA entry points (gemm_*_{generic,avx2,avx512}.c, quantize.c).
 void sq_f32_tile_generic(size_t, const float *, const float *, float *, size_t, size_t,
                          size_t, const float *, int);

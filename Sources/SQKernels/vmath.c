@@ -487,4 +487,4 @@ void sq_softmax_row_scaled_f32(size_t n, const float *x, float divisor, const fl
     vmath_tables[sq_isa_active()].softmax_row(n, y, y);
 }
 
-float sq_absmax_nan(size_t n, const float *x) { return vmath_tables[sq_isa_active()].absmax_nan(n, x); }
+float sq_absmax_nan_f32(size_t n, const float *x) { return vmath_tables[sq_isa_active()].absmax_nan(n, x); }

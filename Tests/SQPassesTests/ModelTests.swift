@@ -16,10 +16,7 @@ enum ModelFiles {
     static func real(_ name: String) -> String { RepositoryPath.path("build/real/\(name)/model.onnx") }
     static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
-    static var python: String? {
-        let path = RepositoryPath.path(".venv/bin/python")
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }
+    static var python: String? { SmoothQuantFixtures.python }
 
     static func load(_ path: String) throws -> Model { try ONNXDecoder().decode(file: path) }
 
@@ -32,16 +29,7 @@ enum ModelFiles {
     /// Runs a Python script with the venv's python; returns stdout and stderr.
     static func runPython(_ script: String, _ arguments: [String]) throws -> String {
         guard let python else { throw IRError(reason: "no .venv") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return try SmoothQuantFixtures.execute(python, ["-c", script] + arguments).output
     }
 
     /// Runs both models in onnxruntime (1 thread, graph optimizations off) on the inputs in

@@ -78,13 +78,19 @@ public struct LinearLayer {
 
     /// The weight with input channel k multiplied by `factors[k]`, in the stored layout.
     public func weightScalingInputChannels(by factors: [Float]) -> Tensor {
+        weightScaled { i, _ in factors[i] }
+    }
+
+    /// The weight with element (input channel i, output channel j) multiplied by
+    /// `factor(i, j)`, in the stored layout.
+    private func weightScaled(_ factor: (Int, Int) -> Float) -> Tensor {
         let (k, n) = (inputChannels, outputChannels)
         return Tensor.make(Float.self, shape: weightTensor.shape) { out in
             weightTensor.withElements(as: Float.self) { w in
                 for i in 0..<k {
                     for j in 0..<n {
                         let idx = transposed ? j * k + i : i * n + j
-                        out[idx] = w[idx] * factors[i]
+                        out[idx] = w[idx] * factor(i, j)
                     }
                 }
             }
@@ -95,17 +101,7 @@ public struct LinearLayer {
 extension LinearLayer {
     /// The weight with output channel n multiplied by `factors[n]`, in the stored layout.
     public func weightScalingOutputChannels(by factors: [Float]) -> Tensor {
-        let (k, n) = (inputChannels, outputChannels)
-        return Tensor.make(Float.self, shape: weightTensor.shape) { out in
-            weightTensor.withElements(as: Float.self) { w in
-                for i in 0..<k {
-                    for j in 0..<n {
-                        let idx = transposed ? j * k + i : i * n + j
-                        out[idx] = w[idx] * factors[j]
-                    }
-                }
-            }
-        }
+        weightScaled { _, j in factors[j] }
     }
 }
 

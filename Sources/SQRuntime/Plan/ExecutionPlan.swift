@@ -111,30 +111,20 @@ public final class ExecutionPlan: Sendable {
     /// Reading the clock around every step costs tens of nanoseconds per step.
     public func run(inputs given: [String: Tensor], stepNanoseconds: inout [UInt64]) throws -> [String: Tensor] {
         if stepNanoseconds.count != steps.count { stepNanoseconds = [UInt64](repeating: 0, count: steps.count) }
-        let cached = bufferCache.withLock { $0.takeAll() }
-        let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
-        var outputs: [String: Tensor] = [:]
-        defer { bufferCache.withLock { $0.keep(pool.takeFreeBuffers(), returned: outputs, limit: options.bufferCacheBytes) } }
-        var slots = [Tensor?](repeating: nil, count: slotNames.count)
-        for (slot, tensor) in constants { slots[slot] = tensor }
-        try bindInputs(given, into: &slots)
-        let clock = ContinuousClock()
-        var last = clock.now
-        for (i, step) in steps.enumerated() {
-            try execute(step, &slots, pool)
-            release(step, &slots, pool)
-            let now = clock.now
-            let d = last.duration(to: now).components
-            stepNanoseconds[i] &+= UInt64(max(0, d.seconds)) &* 1_000_000_000 &+ UInt64(max(0, d.attoseconds / 1_000_000_000))
-            last = now
-        }
-        for (name, slot) in zip(outputNames, outputSlots) {
-            guard let t = slots[slot] else {
-                throw IRError(location: "graph output '\(name)'", reason: "the output was not computed")
+        return try withPool { pool in
+            var slots = try initialSlots(given)
+            let clock = ContinuousClock()
+            var last = clock.now
+            for (i, step) in steps.enumerated() {
+                try execute(step, &slots, pool)
+                release(step, &slots, pool)
+                let now = clock.now
+                let d = last.duration(to: now).components
+                stepNanoseconds[i] &+= UInt64(max(0, d.seconds)) &* 1_000_000_000 &+ UInt64(max(0, d.attoseconds / 1_000_000_000))
+                last = now
             }
-            outputs[name] = t
+            return try graphOutputs(slots)
         }
-        return outputs
     }
 
     /// Runs the plan and hands intermediate values to `observer`: every graph input and
@@ -143,21 +133,45 @@ public final class ExecutionPlan: Sendable {
     public func run(
         inputs given: [String: Tensor], observe: Set<String>? = nil, observer: ValueObserver?
     ) throws -> [String: Tensor] {
+        try withPool { pool in try run(inputs: given, observe: observe, observer: observer, pool: pool) }
+    }
+
+    /// Runs `body` with a buffer pool seeded from the buffers earlier runs left, and keeps the
+    /// free buffers (not the returned outputs) for the next run.
+    private func withPool(_ body: (BufferPool) throws -> [String: Tensor]) rethrows -> [String: Tensor] {
         let cached = bufferCache.withLock { $0.takeAll() }
         let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
         var outputs: [String: Tensor] = [:]
         defer { bufferCache.withLock { $0.keep(pool.takeFreeBuffers(), returned: outputs, limit: options.bufferCacheBytes) } }
-        outputs = try run(inputs: given, observe: observe, observer: observer, pool: pool)
+        outputs = try body(pool)
         return outputs
+    }
+
+    /// The slot array a run starts from: the plan's constants and the bound inputs.
+    private func initialSlots(_ given: [String: Tensor]) throws -> [Tensor?] {
+        var slots = [Tensor?](repeating: nil, count: slotNames.count)
+        for (slot, tensor) in constants { slots[slot] = tensor }
+        try bindInputs(given, into: &slots)
+        return slots
+    }
+
+    /// The graph outputs of a finished run, by name.
+    private func graphOutputs(_ slots: [Tensor?]) throws -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for (name, slot) in zip(outputNames, outputSlots) {
+            guard let t = slots[slot] else {
+                throw IRError(location: "graph output '\(name)'", reason: "the output was not computed")
+            }
+            result[name] = t
+        }
+        return result
     }
 
     /// The run itself, with the buffer pool passed in (tests read its reuse counters).
     func run(
         inputs given: [String: Tensor], observe: Set<String>?, observer: ValueObserver?, pool: BufferPool
     ) throws -> [String: Tensor] {
-        var slots = [Tensor?](repeating: nil, count: slotNames.count)
-        for (slot, tensor) in constants { slots[slot] = tensor }
-        try bindInputs(given, into: &slots)
+        var slots = try initialSlots(given)
 
         if let observer {
             func wanted(_ slot: Int) -> Bool { observe?.contains(slotNames[slot]) ?? true }
@@ -180,15 +194,7 @@ public final class ExecutionPlan: Sendable {
                 release(step, &slots, pool)
             }
         }
-
-        var result: [String: Tensor] = [:]
-        for (name, slot) in zip(outputNames, outputSlots) {
-            guard let t = slots[slot] else {
-                throw IRError(location: "graph output '\(name)'", reason: "the output was not computed")
-            }
-            result[name] = t
-        }
-        return result
+        return try graphOutputs(slots)
     }
 
     @inline(__always)
