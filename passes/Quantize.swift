@@ -15,16 +15,29 @@ import SQIR
 ///   through opset-21 blocked Q/DQ (`axis=-1`, `block_size=C`; for the Kᵀ-like operand of an
 ///   attention MatMul, per column with `axis=-2`). Attention operands whose contracted dim is
 ///   dynamic (PV) fall back to per-tensor dynamic under O1.
+/// - `target=onnxruntime` (the default) writes the same codes as uint8 with zero point 128,
+///   the form onnxruntime's u8×s8 CPU kernels run (`QuantTarget`, docs/deployment.md):
+///   static scales on the Q/DQ pair; a dynamic scale Δ as `Q(Div(x, Δ), 1, 128)` with the
+///   MatMul's product multiplied by Δ. `target=qdq` writes the portable int8 form above
+///   (TensorRT and other QDQ readers).
 /// The model's opset becomes 21 (IR version 10) through `upgrade-opset` when it was lower.
-/// Options: `policy` (O1|O2|O3, default O3), `weights` (per-tensor|per-channel), `bmm`,
-/// `exclude` (regex on node names), `lm-head`.
+/// Options: `policy` (O1|O2|O3, default O1), `weights` (per-tensor|per-channel, default
+/// per-channel), `bmm`, `exclude` (regex on node names), `lm-head`, `target`
+/// (onnxruntime|qdq, default onnxruntime).
 ///
 /// ```
-/// // before                               // after (O3, per-tensor)
+/// // before                               // after (O3, per-tensor, target=qdq)
 /// %y = MatMul(%x, %w)                     %x_q = QuantizeLinear(%x, %x_scale, %zp)
 ///                                         %x_dq = DequantizeLinear(%x_q, %x_scale, %zp)
 ///                                         %w_dq = DequantizeLinear(%w_quantized, %w_scale, %zp)
 ///                                         %y = MatMul(%x_dq, %w_dq)
+///
+/// // after (O1, target=onnxruntime; Δ = Max(Div(ReduceMax(Abs(%x), axes=[-1]), 127), tiny))
+/// %x_scaled = Div(%x, %x_scale)
+/// %x_q = QuantizeLinear(%x_scaled, %sq_unit_scale, %sq_uint8_zero_point)      // uint8
+/// %x_dq = DequantizeLinear(%x_q, %sq_unit_scale, %sq_uint8_zero_point)
+/// %y_unscaled = MatMul(%x_dq, %w_dq)
+/// %y = Mul(%y_unscaled, %x_scale)
 /// ```
 public struct Quantize: Pass {
     public static let name = "quantize"
@@ -33,7 +46,9 @@ public struct Quantize: Pass {
         Quantizes every linear layer (and with bmm=true the attention MatMuls) to symmetric \
         int8 in QDQ form: int8 weights with DequantizeLinear, activations through \
         QuantizeLinear/DequantizeLinear with static (O3), per-tensor dynamic (O2) or per-token \
-        dynamic (O1) scales. Raises the model to opset 21.
+        dynamic (O1) scales. target=onnxruntime (default) writes the activations as uint8 \
+        with zero point 128 (the same codes), which onnxruntime runs on its u8×s8 kernels; \
+        target=qdq writes portable int8 QDQ (TensorRT). Raises the model to opset 21.
         """
 
     static let policyOption = PassOption("policy", default: QuantPolicy.O1,
@@ -42,10 +57,12 @@ public struct Quantize: Pass {
     static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
     static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
     static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
+    static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
+                                         help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
 
     public static var options: [PassOptionDeclaration] {
         [policyOption.declaration, weightsOption.declaration, bmmOption.declaration,
-         excludeOption.declaration, lmHeadOption.declaration]
+         excludeOption.declaration, lmHeadOption.declaration, targetOption.declaration]
     }
     public static var statistics: [PassStatisticDeclaration] {
         [PassStatisticDeclaration("linears", help: "linear layers quantized"),
@@ -68,7 +85,7 @@ public struct Quantize: Pass {
         }
         self.options = QuantizeOptions(policy: options[Self.policyOption], weights: options[Self.weightsOption],
                                        bmm: options[Self.bmmOption], exclude: exclude.isEmpty ? nil : exclude,
-                                       lmHead: options[Self.lmHeadOption])
+                                       lmHead: options[Self.lmHeadOption], target: options[Self.targetOption])
     }
 
     public func run(on model: Model, context: PassContext) throws -> PassResult {
@@ -103,3 +120,4 @@ public struct Quantize: Pass {
 
 extension QuantPolicy: PassOptionChoice {}
 extension WeightGranularity: PassOptionChoice {}
+extension QuantTarget: PassOptionChoice {}

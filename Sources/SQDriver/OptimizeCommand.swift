@@ -88,7 +88,8 @@ struct OptimizeCommand {
 
         let summary = RunSummary(input: input, output: output, pipeline: pipeline.description,
                                  report: report, sizeBefore: sizeBefore, sizeAfter: fileSize(output) + fileSize(output + ".data"),
-                                 seconds: seconds, warnings: context.diagnostics.filter { $0.severity == .warning }.count)
+                                 seconds: seconds, warnings: context.diagnostics.filter { $0.severity == .warning }.count,
+                                 target: quantizeTarget(pipeline))
         if parsed.has("--json") {
             Console.out(try summary.json())
         } else if !quiet {
@@ -99,6 +100,12 @@ struct OptimizeCommand {
                                                        dataDirectory: SmoothQuantDefaults.verificationData(parsed: parsed, modelPath: input),
                                                        layerwise: false, json: false)
         }
+    }
+
+    /// The ONNX form the pipeline's `quantize` wrote (its `target` option), for the summary.
+    func quantizeTarget(_ pipeline: Pipeline) -> String? {
+        guard let element = pipeline.elements.last(where: { $0.passName == "quantize" }) else { return nil }
+        return SmoothQuantDefaults.optionText(element, "target", registry: driver.registry)
     }
 
     /// Without `-o`: beside the input, named after what the pipeline does:
@@ -146,8 +153,11 @@ struct RunSummary: Encodable {
     let bytesAfter: Int
     let seconds: Double
     let warnings: Int
+    /// `quantize`'s target (onnxruntime | qdq) when the pipeline quantized.
+    let target: String?
 
-    init(input: String, output: String, pipeline: String, report: PipelineReport, sizeBefore: Int, sizeAfter: Int, seconds: Double, warnings: Int) {
+    init(input: String, output: String, pipeline: String, report: PipelineReport, sizeBefore: Int, sizeAfter: Int, seconds: Double,
+         warnings: Int, target: String? = nil) {
         self.input = input
         self.output = output
         self.pipeline = pipeline
@@ -160,6 +170,7 @@ struct RunSummary: Encodable {
         self.bytesAfter = sizeAfter
         self.seconds = seconds
         self.warnings = warnings
+        self.target = target
     }
 
     var text: String {
@@ -174,6 +185,14 @@ struct RunSummary: Encodable {
             s += "\n"
         }
         s += "model size: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter))\n"
+        switch target {
+        case "onnxruntime"?:
+            s += "target: onnxruntime (uint8 activations, zero point 128: onnxruntime's u8×s8 kernels; quantize{target=qdq} writes portable int8 QDQ for TensorRT)\n"
+        case let other?:
+            s += "target: \(other) (portable int8 QDQ; quantize{target=onnxruntime} runs faster in onnxruntime)\n"
+        case nil:
+            break
+        }
         s += "wrote \(output) in " + String(format: "%.2f s", seconds)
         s += warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))\n" : "\n"
         return s

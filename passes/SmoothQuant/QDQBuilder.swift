@@ -1,5 +1,12 @@
 import SQIR
 
+/// A quantized activation operand as its consumer reads it: the DQ output, and the scale
+/// to multiply the consumer's product by (onnxruntime target, dynamic scales), if any.
+struct QuantizedOperand {
+    let value: Value
+    let postScale: Value?
+}
+
 /// How one activation operand is quantized.
 public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
     /// O3: a constant per-tensor scale from calibration.
@@ -28,9 +35,14 @@ public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
 ///   `QuantizeLinear(x, Δ) {axis, block_size, output_dtype=int8}` → `DequantizeLinear(·, Δ)
 ///   {axis, block_size}` (a blocked zero point would need Δ's run-time shape, so it is
 ///   omitted and `output_dtype` selects int8).
+/// With `target = .onnxruntime` activations are uint8 with zero point 128 (the same codes
+/// shifted by 128, see `QuantTarget`); a dynamic scale is applied around a scale-1 pair:
+/// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)`, and `scaleOutput(of:by:)` multiplies the
+/// consumer's product by `Δ`.
 /// Shared constants (127, tiny, zero point, axes) are created once per builder.
 final class QDQBuilder {
     let graph: Graph
+    let target: QuantTarget
     private var constants: [String: Value] = [:]
     /// Dequantized weights already built, by weight value and granularity (a weight shared
     /// by several linears is quantized once).
@@ -41,8 +53,9 @@ final class QDQBuilder {
         let perChannel: Bool
     }
 
-    init(graph: Graph) {
+    init(graph: Graph, target: QuantTarget = .qdq) {
         self.graph = graph
+        self.target = target
     }
 
     private func constant(_ key: String, _ make: () -> Tensor) -> Value {
@@ -53,6 +66,9 @@ final class QDQBuilder {
     }
 
     private var zeroPoint: Value { constant("sq_int8_zero_point") { Tensor(scalar: Int8(0)) } }
+    /// uint8 zero point of the onnxruntime target's activations (`Int8Quantization.uint8Offset`).
+    private var uint8ZeroPoint: Value { constant("sq_uint8_zero_point") { Tensor(scalar: UInt8(Int8Quantization.uint8Offset)) } }
+    private var unitScale: Value { constant("sq_unit_scale") { Tensor(scalar: Float(1)) } }
     private var maxInt8: Value { constant("sq_127") { Tensor(scalar: Float(127)) } }
     private var minimumScale: Value { constant("sq_min_scale") { Tensor(scalar: Int8Quantization.minimumScale) } }
     private func axes(_ axis: Int) -> Value {
@@ -84,8 +100,11 @@ final class QDQBuilder {
         return out
     }
 
-    /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ output.
-    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> Value {
+    /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ
+    /// output, and for the onnxruntime target's dynamic scales the scale the consumer's
+    /// product must be multiplied by.
+    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> QuantizedOperand {
+        if target == .onnxruntime { return uint8QuantizeDequantize(x, mode: mode, before: anchor) }
         let base = x.name
         let scale: Value
         var attributes: [Attribute] = []
@@ -103,17 +122,79 @@ final class QDQBuilder {
             qInputs = [x, scale]
         }
         let qAttributes = attributes + (qInputs.count == 2 ? [Attribute("output_dtype", .int(Int(DType.int8.rawValue)))] : [])
-        let q = graph.makeNode("QuantizeLinear", name: base + "/QuantizeLinear", inputs: qInputs,
+        return QuantizedOperand(value: pair(x, scale: scale, zeroPoint: qInputs.count == 3 ? zeroPoint : nil, codes: .int8,
+                                            qAttributes: qAttributes, dqAttributes: attributes, before: anchor),
+                                postScale: nil)
+    }
+
+    /// The onnxruntime target: `Q(x, Δ, 128) → DQ` for a static Δ; for a dynamic one,
+    /// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)` (x / Δ / 1 is x / Δ exactly, so the codes are
+    /// those of `Q(x, Δ)`), with Δ returned as the post-scale.
+    private func uint8QuantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> QuantizedOperand {
+        switch mode {
+        case .staticPerTensor(let value):
+            let scale = graph.addInitializer(Tensor(scalar: value), name: x.name + "_scale")
+            return QuantizedOperand(value: pair(x, scale: scale, zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor), postScale: nil)
+        case .dynamicPerTensor, .dynamicBlocked:
+            var reduceAxis: Int?
+            if case .dynamicBlocked(let axis, _) = mode { reduceAxis = axis }
+            let scale = dynamicScale(x, reduceAxis: reduceAxis, before: anchor)
+            let divided = graph.makeNode("Div", name: x.name + "/scale/Apply", inputs: [x, scale], before: anchor)
+            guard let scaled = divided.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
+            scaled.type = x.type
+            let dq = pair(scaled, scale: unitScale, zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor, name: x.name)
+            return QuantizedOperand(value: dq, postScale: scale)
+        }
+    }
+
+    /// `QuantizeLinear → DequantizeLinear` of `x`; returns the DQ output (typed as x).
+    private func pair(_ x: Value, scale: Value, zeroPoint: Value?, codes: DType, qAttributes: [Attribute] = [],
+                      dqAttributes: [Attribute] = [], before anchor: Node, name: String? = nil) -> Value {
+        let base = name ?? x.name
+        var inputs: [Value?] = [x, scale]
+        if let zeroPoint { inputs.append(zeroPoint) }
+        let q = graph.makeNode("QuantizeLinear", name: base + "/QuantizeLinear", inputs: inputs,
                                attributes: qAttributes, before: anchor)
         let qOut = q.output(0)
-        qOut?.type = x.type.map { TensorType(.int8, $0.dims) }
+        qOut?.type = x.type.map { TensorType(codes, $0.dims) }
         var dqInputs: [Value?] = [qOut, scale]
-        if qInputs.count == 3 { dqInputs.append(zeroPoint) }
+        if let zeroPoint { dqInputs.append(zeroPoint) }
         let dq = graph.makeNode("DequantizeLinear", name: base + "/DequantizeLinear", inputs: dqInputs,
-                                attributes: attributes, before: anchor)
+                                attributes: dqAttributes, before: anchor)
         let out = dq.output(0)
         out?.type = x.type
         return out ?? x
+    }
+
+    /// Multiplies `node`'s product by `scale` (the onnxruntime target's dynamic scales):
+    /// `y = MatMul(a, b)` becomes `y = Mul(MatMul(a, b), Δ)`; a Gemm's bias is added after
+    /// the Mul (`Gemm(a, b) → Mul(Δ) → Add(β·C)`), so it is not scaled. The output value
+    /// keeps its name (graph outputs never change name).
+    func scaleOutput(of node: Node, by scale: Value) {
+        guard let product = node.output(0) else { return }
+        var bias: Value?
+        if node.isOp("Gemm"), let c = node.input(2) {
+            bias = c
+            let beta = node.float("beta") ?? 1
+            node.removeInput(2)
+            node.attributes.removeAll { $0.name == "beta" }
+            if beta != 1 {
+                let betaValue = graph.addInitializer(Tensor(scalar: beta), name: node.name + "_beta")
+                let scaledBias = graph.makeNode("Mul", name: node.name + "/bias/Beta", inputs: [c, betaValue], before: node)
+                bias = scaledBias.output(0)
+            }
+        }
+        let unscaled = Value(name: graph.uniqueName(product.name + "_unscaled"), type: product.type)
+        node.setOutput(0, unscaled)
+        let anchor = graph.nodes.firstIndex { $0 === node }.flatMap { $0 + 1 < graph.nodes.count ? graph.nodes[$0 + 1] : nil }
+        let mul = graph.makeNode("Mul", name: node.name + "/ApplyScale", inputs: [unscaled, scale], before: anchor)
+        guard let bias else {
+            mul.setOutput(0, product)
+            return
+        }
+        mul.output(0)?.type = product.type
+        let add = graph.makeNode("Add", name: node.name + "/Bias", inputs: [mul.output(0), bias], before: anchor)
+        add.setOutput(0, product)
     }
 
     /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)`.

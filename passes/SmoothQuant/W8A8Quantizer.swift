@@ -16,6 +16,19 @@ public enum WeightGranularity: String, Sendable, CaseIterable, Codable {
     case perChannel = "per-channel"
 }
 
+/// The ONNX form `quantize` writes: the same int8 codes either way, laid out for a consumer.
+public enum QuantTarget: String, Sendable, CaseIterable, Codable {
+    /// Portable QDQ: int8 activations with zero point 0 (TensorRT, onnxruntime, any QDQ reader).
+    case qdq
+    /// onnxruntime's CPU integer kernels (u8 activations × s8 weights): activations as uint8
+    /// with zero point 128, which holds exactly the symmetric codes shifted by 128
+    /// (`clamp(round(x/Δ), -128, 127) + 128`). Static scales stay on the Q/DQ pair (onnxruntime
+    /// fuses `DQ → MatMul ← DQ(W)` into `MatMulIntegerToFloat`); a dynamic scale `Δ` (O1's per
+    /// token, O2's per tensor) is applied around a scale-1 Q/DQ pair: `Q(x / Δ, 1, 128)`, and
+    /// the product is multiplied by `Δ` after the MatMul, so the fused kernel still applies.
+    case onnxruntime
+}
+
 public struct QuantizeOptions: Sendable, Equatable {
     public var policy: QuantPolicy = .O3
     public var weights: WeightGranularity = .perTensor
@@ -25,14 +38,17 @@ public struct QuantizeOptions: Sendable, Equatable {
     public var exclude: String?
     /// Quantize the LM head too (by default it stays float).
     public var lmHead = false
+    /// The ONNX form of the written file.
+    public var target: QuantTarget = .qdq
 
     public init(policy: QuantPolicy = .O3, weights: WeightGranularity = .perTensor, bmm: Bool = false,
-                exclude: String? = nil, lmHead: Bool = false) {
+                exclude: String? = nil, lmHead: Bool = false, target: QuantTarget = .qdq) {
         self.policy = policy
         self.weights = weights
         self.bmm = bmm
         self.exclude = exclude
         self.lmHead = lmHead
+        self.target = target
     }
 }
 
@@ -100,13 +116,13 @@ public struct W8A8Quantizer {
         }
 
         // Mutate.
-        let builder = QDQBuilder(graph: graph)
+        let builder = QDQBuilder(graph: graph, target: options.target)
         let perChannel = options.weights == .perChannel
         for layer in linears {
             layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel))
         }
         graph.dropReplacedInitializers(linears.map(\.weight))
-        var shared: [SharedKey: Value] = [:]
+        var shared: [SharedKey: QuantizedOperand] = [:]
         let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
         var firstConsumer: [SharedKey: Node] = [:]
         for op in operands {
@@ -115,17 +131,22 @@ public struct W8A8Quantizer {
                (position[ObjectIdentifier(current)] ?? 0) <= (position[ObjectIdentifier(op.node)] ?? 0) { continue }
             firstConsumer[key] = op.node
         }
+        var postScales: [(node: Node, scale: Value)] = []
         for op in operands {
             let key = SharedKey(value: ObjectIdentifier(op.value), mode: op.mode)
-            let dq: Value
+            let operand: QuantizedOperand
             if let existing = shared[key] {
-                dq = existing
+                operand = existing
             } else {
-                dq = builder.quantizeDequantize(op.value, mode: op.mode, before: firstConsumer[key] ?? op.node)
-                shared[key] = dq
+                operand = builder.quantizeDequantize(op.value, mode: op.mode, before: firstConsumer[key] ?? op.node)
+                shared[key] = operand
                 report.activationQDQ += 1
             }
-            op.node.setInput(op.index, dq)
+            op.node.setInput(op.index, operand.value)
+            if let scale = operand.postScale { postScales.append((op.node, scale)) }
+        }
+        for (node, scale) in postScales {
+            builder.scaleOutput(of: node, by: scale)
         }
         report.linears = linears.map(\.node.name)
         report.bmms = bmms.map(\.name)

@@ -6,9 +6,13 @@ import SQIR
 ///                                            MatMul / Gemm (+ C)  ->  Int8LinearKernel(x, scale)
 ///     W_int8 ─ DequantizeLinear ─────────────┘
 ///
-/// - activations: symmetric int8 (zero point absent or 0, int8 output), the same scale
-///   value on Q and DQ; per tensor (O3 constant or O2 computed) or per row (opset-21
-///   blocked, `axis = -1`, `block_size = K`, as O1 writes it);
+/// - activations: symmetric int8 (zero point absent or 0, int8 output), or uint8 with zero
+///   point 128 on both Q and DQ (the same codes shifted by 128: `quantize{target=onnxruntime}`),
+///   the same scale value on Q and DQ; per tensor (O3 constant or O2 computed) or per row
+///   (opset-21 blocked, `axis = -1`, `block_size = K`, as O1 writes it);
+/// - the onnxruntime target's dynamic form `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)`
+///   (Δ per row `[…, T, 1]` or per tensor): the same kernel as the blocked / per-tensor QDQ
+///   form of x with scale Δ, anchored on the Mul;
 /// - weights: a constant int8 matrix, zero point 0, per tensor or per output channel;
 /// - Gemm: transA = 0, alpha = beta = 1, C absent or a constant bias of N values;
 /// - attention MatMuls with both operands activations in QDQ run as a batched int8 GEMM.
@@ -37,8 +41,18 @@ struct Int8Lowering {
         var candidates: [ObjectIdentifier: Node] = [:]
         var fusedUses = Set<ObjectIdentifier>()
         let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        // The onnxruntime target's scaled products are matched on their Mul, so their MatMul
+        // is not taken first as a scale-1 int8 MatMul.
+        var prescaled: [ObjectIdentifier: (Fusion, [Node])] = [:]
+        var claimed = Set<ObjectIdentifier>()
         for node in graph.nodes where live.contains(ObjectIdentifier(node)) {
-            guard let (fusion, replaced) = Self.match(node) else { continue }
+            guard let (fusion, replaced, matmul) = Self.matchScaledProduct(node, graphOutputs: graphOutputs),
+                  live.contains(ObjectIdentifier(matmul)) else { continue }
+            prescaled[ObjectIdentifier(node)] = (fusion, replaced)
+            claimed.insert(ObjectIdentifier(matmul))
+        }
+        for node in graph.nodes where live.contains(ObjectIdentifier(node)) && !claimed.contains(ObjectIdentifier(node)) {
+            guard let (fusion, replaced) = prescaled[ObjectIdentifier(node)] ?? Self.match(node) else { continue }
             // A bias Add that alone reads the product joins the kernel (its epilogue adds
             // the bias); the fusion is then anchored on the Add, and the MatMul is replaced.
             if !(node.output(0).map { observable.contains($0.name) } ?? true),
@@ -132,13 +146,48 @@ struct Int8Lowering {
     /// the same kernel with the bias in its epilogue (`acc·s + bias[j]`, the same float
     /// operations as the separate Add, so the same bits).
     private static func biasAdd(after node: Node, _ fusion: Fusion, graphOutputs: Set<ObjectIdentifier>) -> (Node, Fusion)? {
-        guard node.isOp("MatMul"), let linear = fusion.kernel as? Int8LinearKernel, linear.bias == nil,
+        guard node.isOp("MatMul") || node.isOp("Mul"), let linear = fusion.kernel as? Int8LinearKernel, linear.bias == nil,
               let product = node.output(0), !graphOutputs.contains(ObjectIdentifier(product)),
               product.uses.count == 1, let add = product.uses.first?.node, add.isOp("Add"), add.inputs.count == 2,
               let other = add.input(1 - (product.uses.first?.index ?? 0)), let bias = constantTensor(other),
               bias.dtype == .float, bias.rank == 1, bias.count == linear.n else { return nil }
         let kernel = linear.addingBias(bias.elements(as: Float.self))
-        return (add, Fusion(kernel: kernel, inputs: fusion.inputs, kind: "MatMul+Add (int8)"))
+        return (add, Fusion(kernel: kernel, inputs: fusion.inputs, kind: fusion.kind.replacingOccurrences(of: "MatMul", with: "MatMul+Add")))
+    }
+
+    /// `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (either Mul operand order), the
+    /// onnxruntime target's dynamic form: the product is read only by the Mul, and the Div
+    /// and the Mul use the same Δ. It is x quantized with scale Δ (x / Δ / 1 == x / Δ), so
+    /// it runs as the QDQ form's kernel: per row when Δ is O1's row-scale subgraph (absorbed)
+    /// or a `[…, T, 1]` tensor, per tensor when Δ is a scalar.
+    private static func matchScaledProduct(_ mul: Node, graphOutputs: Set<ObjectIdentifier>) -> (Fusion, [Node], Node)? {
+        guard mul.isOp("Mul"), mul.inputs.count == 2 else { return nil }
+        for side in 0..<2 {
+            guard let product = mul.input(side), let scale = mul.input(1 - side), let matmul = product.producer,
+                  matmul.isOp("MatMul"), product.uses.count == 1, !graphOutputs.contains(ObjectIdentifier(product)),
+                  let a = matmul.input(0), let b = matmul.input(1), let x = activation(a),
+                  let unit = constantTensor(x.scale), unit.dtype == .float, unit.count == 1, unit.elements(as: Float.self)[0] == 1,
+                  x.parameters.blockSize == 0, let div = x.input.producer, div.isOp("Div"), div.input(1) === scale,
+                  let input = div.input(0), let w = weight(b, outputAxis: 1) else { continue }
+            let k = w.tensor.shape[0]
+            let rows = ActivationQDQ(axis: -1, blockSize: k)
+            let parameters: ActivationQDQ
+            let dynamic = dynamicRowScale(scale, of: input, rows, k: k)
+            if dynamic != nil {
+                parameters = rows
+            } else if let dims = scale.type?.dims, dims.allSatisfy({ $0.value == 1 }) {
+                parameters = ActivationQDQ(axis: 1, blockSize: 0)
+            } else if let dims = scale.type?.dims, dims.last?.value == 1, dims.count >= 2 {
+                parameters = rows
+            } else {
+                continue
+            }
+            guard let kernel = try? Int8LinearKernel(activation: parameters, weight: w.tensor, scales: w.scales,
+                                                     transposed: false, bias: nil, dynamicScale: dynamic?.scale) else { continue }
+            let fusion = Fusion(kernel: kernel, inputs: dynamic == nil ? [input, scale] : [input], kind: "MatMul (int8)")
+            return (fusion, [matmul, x.dq, x.q, div, w.dq] + (dynamic?.nodes ?? []), matmul)
+        }
+        return nil
     }
 
     /// The O1 scale subgraph `Max(Div(ReduceMax(Abs(x), axes=[-1], keepdims=1), c), m)` of
@@ -201,19 +250,25 @@ struct Int8Lowering {
         return (DynamicScale(extent: extent, divisor: c, minScale: m), [maxNode, div, reduce, abs])
     }
 
-    /// `DequantizeLinear(QuantizeLinear(x, s [, 0]), s [, 0])`, symmetric int8.
+    /// `DequantizeLinear(QuantizeLinear(x, s [, zp]), s [, zp])`, symmetric int8 (zp int8 0
+    /// or absent) or its uint8 twin (zp uint8 128 on both).
     private static func activation(_ value: Value) -> (input: Value, scale: Value, parameters: ActivationQDQ, q: Node, dq: Node)? {
         guard let dq = value.producer, dq.isOp("DequantizeLinear"),
               let quantized = dq.input(0), let q = quantized.producer, q.isOp("QuantizeLinear"),
               let x = q.input(0), let scale = q.input(1), let dqScale = dq.input(1) else { return nil }
         guard sameValue(scale, dqScale) else { return nil }
-        for zp in [q.input(2), dq.input(2)] {
-            guard let zp else { continue }
-            guard let t = constantTensor(zp), t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
+        let zeroPoints = [q.input(2), dq.input(2)].map { $0.flatMap(constantTensor) }
+        if zeroPoints.contains(where: { $0?.dtype == .uint8 }) {
+            // uint8 with zero point 128 on both: the symmetric codes shifted by 128.
+            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == [128] }) else { return nil }
+        } else {
+            for (zp, value) in zip([q.input(2), dq.input(2)], zeroPoints) where zp != nil {
+                guard let t = value, t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
+            }
+            let outputType: DType? = q.input(2).flatMap { constantTensor($0)?.dtype }
+                ?? q.int("output_dtype").flatMap { DType(rawValue: Int32(truncatingIfNeeded: $0)) }
+            guard outputType == .int8 else { return nil }
         }
-        let outputType: DType? = q.input(2).flatMap { constantTensor($0)?.dtype }
-            ?? q.int("output_dtype").flatMap { DType(rawValue: Int32(truncatingIfNeeded: $0)) }
-        guard outputType == .int8 else { return nil }
         let axis = q.int("axis") ?? 1, block = q.int("block_size") ?? 0
         guard (dq.int("axis") ?? 1) == axis, (dq.int("block_size") ?? 0) == block, (q.int("saturate") ?? 1) == 1 else { return nil }
         if block == 0, let s = constantTensor(scale), s.count != 1 { return nil }  // per-axis activations
