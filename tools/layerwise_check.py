@@ -36,6 +36,9 @@ Subcommands
   e2e FP32.onnx QDQ.onnx --data DIR --work DIR [--sqopt BIN] [--json OUT]
         end to end: sqopt vs onnxruntime, onnxruntime optimized vs unoptimized, and each
         runtime against fp32 (cosine; for logits top-1 agreement and KL(fp32 || q))
+  compare BANK_A BANK_B [--optimize] [--rtol R]
+        onnxruntime on bank B fed bank A's inputs against bank A's outputs, layer by layer: two
+        ONNX forms of one quantization (quantize{target=qdq} vs {target=onnxruntime})
   ties QDQ.onnx --data SAMPLE --work DIR [--sqopt BIN]
         free-running on the whole model: the first activation quantizer whose int8 output
         differs between sqopt and onnxruntime, its x / Δ on both sides, and the spread after it
@@ -119,14 +122,39 @@ class Index:
     def __init__(self, model: onnx.ModelProto):
         self.inits = {i.name: i for i in model.graph.initializer}
         self.producer = {o: n for n in model.graph.node for o in n.output if o}
+        self.consumers: dict[str, list] = {}
+        for n in model.graph.node:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
 
-    def quantized_activation(self, name: str) -> str | None:
-        """x when `name` is DQ(Q(x)), else None."""
+    def is_one(self, name: str) -> bool:
+        t = self.inits.get(name)
+        return t is not None and numpy_helper.to_array(t).size == 1 and float(numpy_helper.to_array(t).reshape(-1)[0]) == 1.0
+
+    def quantized_activation(self, name: str) -> tuple[str, str | None] | None:
+        """(x, None) when `name` is DQ(Q(x)); (x, Δ) for quantize{target=onnxruntime}'s dynamic
+        form DQ(Q(Div(x, Δ), 1, zp)), whose MatMul product is multiplied by Δ after; else None."""
         dq = self.producer.get(name)
         if dq is None or dq.op_type != "DequantizeLinear":
             return None
         q = self.producer.get(dq.input[0])
-        return q.input[0] if q is not None and q.op_type == "QuantizeLinear" else None
+        if q is None or q.op_type != "QuantizeLinear":
+            return None
+        div = self.producer.get(q.input[0])
+        if div is not None and div.op_type == "Div" and self.is_one(q.input[1]):
+            return div.input[0], div.input[1]
+        return q.input[0], None
+
+    def scaled_output(self, product: str, scales: list[str]) -> str:
+        """The value after the Mul(·, Δ) steps that follow `product` (one per dynamic operand)."""
+        out, left = product, list(scales)
+        while left:
+            users = self.consumers.get(out, [])
+            if len(users) != 1 or users[0].op_type != "Mul" or not set(users[0].input) & set(left):
+                raise SystemExit(f"error: '{product}' is not followed by Mul by its scales {left}")
+            left.remove(next(i for i in users[0].input if i in left))
+            out = users[0].output[0]
+        return out
 
     def quantized_weight(self, name: str) -> bool:
         dq = self.producer.get(name)
@@ -135,19 +163,22 @@ class Index:
 
 def quantized_layers(model: onnx.ModelProto) -> list[dict]:
     """Every MatMul/Gemm with a QDQ activation and a DQ(int8 initializer) weight (a linear), or
-    two QDQ activations (an attention BMM)."""
+    two QDQ activations (an attention BMM). A layer's output is the MatMul's, or for the
+    onnxruntime target's dynamic form the product after its Mul(·, Δ)."""
     index = Index(model)
     layers = []
     for n in model.graph.node:
         if n.op_type not in ("MatMul", "Gemm") or len(n.input) < 2:
             continue
-        x = index.quantized_activation(n.input[0])
-        if x is None:
+        a = index.quantized_activation(n.input[0])
+        if a is None:
             continue
         if index.quantized_weight(n.input[1]):
-            layers.append({"name": n.name, "output": n.output[0], "kind": "linear", "inputs": [x]})
-        elif (y := index.quantized_activation(n.input[1])) is not None:
-            layers.append({"name": n.name, "output": n.output[0], "kind": "bmm", "inputs": [x, y]})
+            output = index.scaled_output(n.output[0], [a[1]] if a[1] else [])
+            layers.append({"name": n.name, "output": output, "kind": "linear", "inputs": [a[0]]})
+        elif (b := index.quantized_activation(n.input[1])) is not None:
+            output = index.scaled_output(n.output[0], [s for s in (a[1], b[1]) if s])
+            layers.append({"name": n.name, "output": output, "kind": "bmm", "inputs": [a[0], b[0]]})
     return layers
 
 
@@ -384,6 +415,34 @@ def command_check(args) -> int:
     return 0 if not failures else 1
 
 
+def command_compare(args) -> int:
+    """onnxruntime on bank B fed bank A's captured inputs, per layer against onnxruntime's
+    outputs of bank A: two ONNX forms of the same quantization (e.g. quantize{target=qdq} and
+    {target=onnxruntime}) layer by layer, teacher-forced on the same activations."""
+    a, b = Path(args.bank_a), Path(args.bank_b)
+    info_a = json.loads((a / "layers.json").read_text())
+    info_b = json.loads((b / "layers.json").read_text())
+    if info_a["inputs"] != info_b["inputs"] or len(info_a["layers"]) != len(info_b["layers"]):
+        raise SystemExit("error: the banks have different layers or inputs (not the same model and policy)")
+    names = info_a["inputs"]
+    feed = {name: numpy_helper.to_array(onnx.load_tensor(str(a / "test_data_set_0" / f"input_{k}.pb")))
+            for k, name in enumerate(names)}
+    out_b = run_session(session(onnx.load(str(b / "bank.onnx")), optimize=args.optimize), feed)
+    worst, worst_layer = 0.0, ""
+    for la, lb in zip(info_a["layers"], info_b["layers"]):
+        if la["name"] != lb["name"]:
+            raise SystemExit(f"error: layer {la['name']} of A is {lb['name']} in B")
+        d = rel_l2(out_b[lb["output"]], np.load(a / "ort" / (safe_name(la["output"]) + ".npy")))
+        if d > worst:
+            worst, worst_layer = d, la["name"]
+    print(f"{len(info_a['layers'])} layers: worst relative L2 of B vs A {worst:.2e} ({worst_layer})")
+    ok = worst <= args.rtol
+    print("OK" if ok else f"MISMATCH (> {args.rtol})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"layers": len(info_a["layers"]), "worst": worst, "worst_layer": worst_layer}))
+    return 0 if ok else 1
+
+
 def command_bank(args) -> int:
     info = build_bank(Path(args.qdq), Path(args.data), Path(args.work))
     if args.reference:
@@ -549,7 +608,7 @@ def command_matrix(args) -> int:
             cache: dict = {}
             for policy, weights, bmm in CONFIGS:
                 label = f"{policy} {weights}" + (" bmm" if bmm else "")
-                spec = f"quantize{{policy={policy},weights={weights}" + (",bmm=true}" if bmm else "}")
+                spec = f"quantize{{policy={policy},weights={weights},target={args.target}" + (",bmm=true}" if bmm else "}")
                 qdq = tmp / f"{model_name}.onnx"
                 subprocess.run([binary, "--passes", f"smooth,{spec}", "--load-calib", str(stats),
                                 str(folder / "model.onnx"), "-o", str(qdq), "--force", "-q"], check=True)
@@ -642,16 +701,24 @@ def main(argv=None) -> int:
     ties.add_argument("--work", required=True)
     ties.add_argument("--sqopt")
     ties.add_argument("--json")
+    compare = sub.add_parser("compare", help="two banks of one model (e.g. target=qdq and target=onnxruntime), layer by layer")
+    compare.add_argument("bank_a")
+    compare.add_argument("bank_b")
+    compare.add_argument("--rtol", type=float, default=1e-3)
+    compare.add_argument("--optimize", action="store_true", help="run bank B with onnxruntime's graph optimizations "
+                         "(its fused integer kernels)")
+    compare.add_argument("--json")
     matrix = sub.add_parser("matrix", help="every policy on the real models")
     matrix.add_argument("--models", default="minilm,smollm2")
     matrix.add_argument("--sqopt")
     matrix.add_argument("--rtol", type=float, default=1e-3)
     matrix.add_argument("--ref-rtol", type=float, default=1e-2)
     matrix.add_argument("--eval-samples", type=int, default=5)
+    matrix.add_argument("--target", choices=["qdq", "onnxruntime"], default="qdq", help="quantize's target (the ONNX form)")
     matrix.add_argument("--json")
     matrix.add_argument("--markdown")
     args = parser.parse_args(argv)
-    return {"check": command_check, "bank": command_bank, "e2e": command_e2e, "ties": command_ties,
+    return {"check": command_check, "bank": command_bank, "compare": command_compare, "e2e": command_e2e, "ties": command_ties,
             "matrix": command_matrix}[args.command](args)
 
 

@@ -30,8 +30,10 @@ struct RealModelLayerwiseTests {
         let bmms: Int
         /// Also compare with the numpy reference (tools/fakequant_reference.py).
         var reference = false
+        /// quantize's ONNX form.
+        var target = "qdq"
 
-        var quantize: String { "quantize{policy=\(policy),weights=\(weights)\(bmm ? ",bmm=true" : "")}" }
+        var quantize: String { "quantize{policy=\(policy),weights=\(weights),target=\(target)\(bmm ? ",bmm=true" : "")}" }
         var description: String { "\(model) \(quantize)" }
     }
 
@@ -42,6 +44,7 @@ struct RealModelLayerwiseTests {
         Case(model: "minilm", policy: "O3", weights: "per-tensor", bmm: true, linears: 36, bmms: 12, reference: true),
         Case(model: "smollm2", policy: "O1", weights: "per-channel", bmm: true, linears: 210, bmms: 60),
         Case(model: "smollm2", policy: "O3", weights: "per-tensor", linears: 210, bmms: 0),
+        Case(model: "smollm2", policy: "O1", weights: "per-channel", linears: 210, bmms: 0, target: "onnxruntime"),
     ]
 
     /// Largest relative L2 of a layer's output, sqopt against onnxruntime on the same input.
@@ -136,6 +139,47 @@ struct RealModelLayerwiseTests {
 
         try Self.endToEnd(c, binary: binary, fp32: folder + "/model.onnx", qdq: qdq, sample: sample, dir: dir)
         print("\(c): \(clock.now - start)")
+    }
+
+    /// `quantize{target=onnxruntime}` against `{target=qdq}`: the two files of one model and
+    /// calibration, cut into layer banks, and onnxruntime on the onnxruntime-target bank fed the
+    /// QDQ bank's captured activations, unoptimized (the ONNX definition) and optimized (the
+    /// fused u8×s8 kernels users get): every layer within the same 1e-3.
+    @Test(arguments: [("minilm", "O3", "per-tensor", true), ("smollm2", "O1", "per-channel", false),
+                      ("smollm2", "O2", "per-tensor", false)])
+    func onnxruntimeTargetMatchesTheQDQFormLayerByLayer(_ model: String, _ policy: String, _ weights: String, _ bmm: Bool) throws {
+        guard SmoothQuantFixtures.hasReal(model) else { return }
+        let folder = SmoothQuantFixtures.real(model)
+        let sample = folder + "/test_data_set_0"
+        let dir = try SmoothQuantFixtures.temporaryDirectory()
+        defer { SmoothQuantFixtures.cleanUp(dir) }
+        let binary = try Self.sqoptBinary()
+        let stats = dir + "/stats.json"
+        let calibrated = try SmoothQuantFixtures.execute(binary, ["--passes", "calibrate", "--calib", folder + "/calib", folder + "/model.onnx",
+                                                                  "--save-calib", stats, "-o", dir + "/unused.onnx", "-q"])
+        try #require(calibrated.status == 0, "\(calibrated.output)")
+        for target in ["qdq", "onnxruntime"] {
+            let spec = "smooth,quantize{policy=\(policy),weights=\(weights),target=\(target)\(bmm ? ",bmm=true" : "")}"
+            let made = try SmoothQuantFixtures.execute(binary, ["--passes", spec, "--load-calib", stats, folder + "/model.onnx",
+                                                                "-o", dir + "/\(target).onnx", "-q"])
+            try #require(made.status == 0, "\(made.output)")
+            let bank = try SmoothQuantFixtures.runTool("layerwise_check.py", ["bank", dir + "/\(target).onnx", "--data", sample, "--work", dir + "/bank-\(target)"])
+            try #require(bank.status == 0, "\(bank.output)")
+        }
+        let target = try Self.json(dir + "/bank-onnxruntime/layers.json")
+        let ops = try #require(target["ops"] as? [String: Int])
+        let uint8 = try SmoothQuantFixtures.load(dir + "/onnxruntime.onnx").graph.nodes.filter { n in
+            n.isOp("QuantizeLinear") && n.input(2)?.constant?.dtype == .uint8
+        }
+        #expect(!uint8.isEmpty && uint8.count == ops["QuantizeLinear"], "every activation Q of the target is uint8: \(uint8.count) of \(ops)")
+        for optimize in [false, true] {
+            let (status, output) = try SmoothQuantFixtures.runTool("layerwise_check.py",
+                ["compare", dir + "/bank-qdq", dir + "/bank-onnxruntime", "--rtol", String(Self.layerTolerance), "--json", dir + "/compare.json"]
+                + (optimize ? ["--optimize"] : []))
+            #expect(status == 0, "\(model) \(policy) optimize=\(optimize): \(output)")
+            let worst = try #require(try Self.json(dir + "/compare.json")["worst"] as? Double)
+            print("\(model) \(policy) \(weights)\(bmm ? " bmm" : ""): onnxruntime on the target form vs the QDQ form, per layer (optimized: \(optimize)) worst \(worst)")
+        }
     }
 
     /// End to end on the same file and sample. The two runtimes' outputs differ by about as much

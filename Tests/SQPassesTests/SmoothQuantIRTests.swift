@@ -157,7 +157,7 @@ graph needs_statistics(%x: f32[t,4]) -> (%q: f32[t,2]) {
 """#
 
 private let quantizeCases = #"""
-// RUN: quantize{policy=O3,weights=per-tensor}
+// RUN: quantize{policy=O3,weights=per-tensor,target=qdq}
 // STATS: %x = [127, 12.7, 1.27, 0.0]
 graph static_per_tensor(%x: f32[t,4]) -> (%y: f32[t,2]) {
   %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
@@ -178,7 +178,7 @@ graph static_per_tensor(%x: f32[t,4]) -> (%y: f32[t,2]) {
 // CHECK-NOT: QuantizeLinear
 // CHECK: MatMul(%r, %w) @lm_head
 // -----
-// RUN: quantize{policy=O1,weights=per-channel,lm-head=true}
+// RUN: quantize{policy=O1,weights=per-channel,lm-head=true,target=qdq}
 graph per_token_dynamic(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2]) {
   %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
   %y = MatMul(%x, %w) @a
@@ -200,7 +200,7 @@ graph per_token_dynamic(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2]) {
 // CHECK-NEXT: MatMul(%[[DQ]], %[[WDQ]]) @a
 // CHECK-NEXT: MatMul(%[[DQ]], %[[WDQ]]) @b
 // -----
-// RUN: quantize{policy=O2,bmm=true,lm-head=true}
+// RUN: quantize{policy=O2,bmm=true,lm-head=true,target=qdq}
 graph per_tensor_dynamic_with_bmm(%q: f32[b,t,4], %k: f32[b,4,t]) -> (%s: f32[b,t,t]) {
   %s = MatMul(%q, %k) @scores
   return %s
@@ -211,6 +211,63 @@ graph per_tensor_dynamic_with_bmm(%q: f32[b,t,4], %k: f32[b,4,t]) -> (%s: f32[b,
 // CHECK: ReduceMax(%{{.*}}) {keepdims = 0}
 // CHECK: QuantizeLinear(%k, %{{.*}}, %sq_int8_zero_point)
 // CHECK: MatMul(%{{.*}}, %{{.*}}) @scores
+// -----
+// RUN: quantize{policy=O3,weights=per-tensor}
+// STATS: %x = [127, 12.7, 1.27, 0.0]
+graph onnxruntime_static(%x: f32[t,4]) -> (%y: f32[t,2]) {
+  %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+  %h = MatMul(%x, %w) @fc1
+  %r = Relu(%h) @relu
+  %y = MatMul(%r, %w) @lm_head
+  return %y
+}
+// CHECK-LABEL: graph onnxruntime_static
+// CHECK: %w_quantized = const i8[4,2] [127, 50, -100, 0, 100, 100, 0, 100]
+// CHECK: %x_scale = const f32[] [1.0]
+// CHECK: %sq_uint8_zero_point = const u8[] [128]
+// CHECK: DequantizeLinear(%w_quantized, %w_scale, %sq_int8_zero_point) @fc1/weight/DequantizeLinear
+// CHECK-NEXT: %[[Q:[a-zA-Z0-9_/]+]]{{.*}}QuantizeLinear(%x, %x_scale, %sq_uint8_zero_point)
+// CHECK-NEXT: %[[DQ:[a-zA-Z0-9_/]+]]{{.*}}DequantizeLinear(%[[Q]], %x_scale, %sq_uint8_zero_point)
+// CHECK-NEXT: MatMul(%[[DQ]], %{{.*}}) @fc1
+// CHECK-NOT: Mul(
+// CHECK: MatMul(%r, %w) @lm_head
+// -----
+// RUN: quantize{policy=O1,weights=per-channel,lm-head=true}
+graph onnxruntime_per_token(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2]) {
+  %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+  %y = MatMul(%x, %w) @a
+  %z = MatMul(%x, %w) @b
+  return %y, %z
+}
+// CHECK-LABEL: graph onnxruntime_per_token(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2])
+// CHECK: %sq_unit_scale = const f32[] [1.0]
+// CHECK: Abs(%x)
+// CHECK-NEXT: ReduceMax(%{{.*}}, %sq_axes_m1) {keepdims = 1}
+// CHECK-NEXT: Div(
+// CHECK-NEXT: %[[S:[a-zA-Z0-9_/]+]] = Max(%{{.*}}, %sq_min_scale)
+// CHECK-NEXT: %[[X:[a-zA-Z0-9_/]+]]{{.*}} = Div(%x, %[[S]])
+// CHECK-NEXT: %[[Q:[a-zA-Z0-9_/]+]]{{.*}}QuantizeLinear(%[[X]], %sq_unit_scale, %sq_uint8_zero_point)
+// CHECK-NEXT: %[[DQ:[a-zA-Z0-9_/]+]]{{.*}}DequantizeLinear(%[[Q]], %sq_unit_scale, %sq_uint8_zero_point)
+// CHECK-NEXT: %[[A:[a-zA-Z0-9_/]+]]{{.*}}MatMul(%[[DQ]], %{{.*}}) @a
+// CHECK-NEXT: %y: f32[t,2] = Mul(%[[A]], %[[S]]) @a/ApplyScale
+// CHECK-NEXT: %[[B:[a-zA-Z0-9_/]+]]{{.*}}MatMul(%[[DQ]], %{{.*}}) @b
+// CHECK-NEXT: %z: f32[t,2] = Mul(%[[B]], %[[S]]) @b/ApplyScale
+// CHECK: return %y, %z
+// -----
+// RUN: quantize{policy=O2,lm-head=true}
+graph onnxruntime_gemm_bias(%x: f32[t,4]) -> (%y: f32[t,2]) {
+  %w = const f32[2,4] [1.27, -1.0, 1.0, 0.0, 0.5, 0.0, 1.0, 1.0]
+  %c = const f32[2] [0.25, -0.5]
+  %y = Gemm(%x, %w, %c) {beta = 2.0, transB = 1} @fc
+  return %y
+}
+// CHECK-LABEL: graph onnxruntime_gemm_bias
+// CHECK: ReduceMax(%{{.*}}) {keepdims = 0}
+// CHECK: %[[S:[a-zA-Z0-9_/]+]]{{.*}} = Max(
+// CHECK: %[[CB:[a-zA-Z0-9_/]+]] = Mul(%c, %fc_beta) @fc/bias/Beta
+// CHECK-NEXT: %[[G:[a-zA-Z0-9_/]+]]{{.*}}Gemm(%{{.*}}, %{{.*}}) {transB = 1} @fc
+// CHECK-NEXT: %[[M:[a-zA-Z0-9_/]+]]{{.*}} = Mul(%[[G]], %[[S]]) @fc/ApplyScale
+// CHECK-NEXT: %y: f32[t,2] = Add(%[[M]], %[[CB]]) @fc/Bias
 // -----
 // RUN: quantize{policy=O3}
 graph static_needs_statistics(%x: f32[t,4]) -> (%y: f32[t,2]) {

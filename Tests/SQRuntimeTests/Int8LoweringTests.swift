@@ -98,6 +98,67 @@ import Testing
         #expect(kinds == ["MatMul+Add (int8)"], "\(kinds)")
     }
 
+    /// The onnxruntime target's form of `qdq`: uint8 codes with zero point 128; a dynamic
+    /// scale Δ applied as `Q(Div(x, Δ), 1, 128)`, returned for the Mul after the product.
+    static func uint8QDQ(_ g: TestGraph, _ x: Value, _ policy: Policy, name: String) -> (value: Value, postScale: Value?) {
+        let zp = g.constant("\(name)_zp", Tensor(scalar: UInt8(128)))
+        if policy == .O3 {
+            let scale = g.constant("\(name)_scale", Tensor(scalar: Float(0.021)))
+            let q = g.op("QuantizeLinear", [x, scale, zp], name: "\(name)/Q")
+            return (g.op("DequantizeLinear", [q, scale, zp], name: "\(name)/DQ"), nil)
+        }
+        let absolute = g.op("Abs", [x], name: "\(name)/Abs")
+        var reduceInputs: [Value?] = [absolute]
+        if policy == .O1 { reduceInputs.append(g.constant("\(name)_axes", int64s([1], [-1]))) }
+        let reduced = g.op("ReduceMax", reduceInputs, name: "\(name)/ReduceMax",
+                           attributes: [Attribute("keepdims", .int(policy == .O1 ? 1 : 0))])
+        let divided = g.op("Div", [reduced, g.constant("\(name)_127", Tensor(scalar: Float(127)))], name: "\(name)/Div")
+        let scale = g.op("Max", [divided, g.constant("\(name)_tiny", Tensor(scalar: Float.leastNormalMagnitude))], name: "\(name)/Max")
+        if policy == .O2 { scale.type = TensorType(.float, shape: []) }
+        let scaled = g.op("Div", [x, scale], name: "\(name)/Apply")
+        let one = g.constant("\(name)_one", Tensor(scalar: Float(1)))
+        let q = g.op("QuantizeLinear", [scaled, one, zp], name: "\(name)/Q")
+        return (g.op("DequantizeLinear", [q, one, zp], name: "\(name)/DQ"), scale)
+    }
+
+    /// `quantize{target=onnxruntime}`'s forms run as one int8 kernel, with the bits of the
+    /// portable QDQ form's kernel (the same codes, the same scales).
+    @Test(arguments: [Policy.O1, .O2, .O3], [false, true])
+    mutating func onnxruntimeTargetRunsTheSameKernel(policy: Policy, withBias: Bool) throws {
+        let start = rng
+        let k = self.k
+        let bias = floats([n], randomFloats(n, -1...1))
+        let input = floats([2, 5, k], randomFloats(2 * 5 * k, -2...2))
+        func build(_ uint8: Bool, _ test: inout Int8LoweringTests) -> TestGraph {
+            test.rng = start
+            let g = TestGraph()
+            let x = g.input("x", .float, [.symbolic("batch"), .symbolic("seq"), .known(k)])
+            var y: Value
+            if uint8 {
+                let (xq, post) = Self.uint8QDQ(g, x, policy, name: "x")
+                y = g.op("MatMul", [xq, test.weight(g, perChannel: true, transposed: false)], name: "linear")
+                if let post { y = g.op("Mul", [y, post], name: "linear/ApplyScale") }
+            } else {
+                let xq = Self.qdq(g, x, policy, block: k, name: "x")
+                y = g.op("MatMul", [xq, test.weight(g, perChannel: true, transposed: false)], name: "linear")
+            }
+            if withBias { y = g.op("Add", [y, g.constant("bias", bias)], name: "linear/Add") }
+            g.output(y)
+            return g
+        }
+        let target = build(true, &self), portable = build(false, &self)
+        let (error, _, _) = try Self.compare(target, ["x": input])
+        #expect(error < 1e-5, "\(policy): relative error \(error) against the node-by-node graph")
+        let kinds = try target.plan(opset: 21).stepInfos.map { $0.kind }
+        // O2's per-tensor scale stays a graph computation (as in the QDQ form); the rest is one kernel.
+        let scaleSteps = policy == .O2 ? ["Abs", "ReduceMax", "Div", "Max"] : []
+        #expect(kinds == scaleSteps + [withBias ? "MatMul+Add (int8)" : "MatMul (int8)"], "\(policy): \(kinds)")
+        let a = try #require(try target.plan(opset: 21).run(inputs: ["x": input]).values.first)
+        let b = try #require(try portable.plan(opset: 21).run(inputs: ["x": input]).values.first)
+        #expect(a.elements(as: Float.self).map(\.bitPattern) == b.elements(as: Float.self).map(\.bitPattern),
+                "\(policy): the onnxruntime form and the QDQ form differ")
+    }
+
     @Test mutating func biasAddStaysWhenTheProductIsAlsoAnOutput() throws {
         let g = TestGraph()
         let x = g.input("x", .float, [.known(3), .known(k)])
