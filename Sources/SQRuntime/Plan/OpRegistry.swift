@@ -156,6 +156,7 @@ enum OpRegistry {
         "GatherElements": { n in GatherElementsKernel(axis: try n.int("axis", default: 0)) },
         "ScatterElements": { n in ScatterElementsKernel(axis: try n.int("axis", default: 0), reduction: try scatterReduction(n)) },
         "NonZero": { _ in NonZeroKernel() },
+        "Einsum": { n in try EinsumKernel(equation: try n.string("equation", default: "")) },
         "Dropout": { n in DropoutKernel(wantsMask: n.hasOutput(1)) },
         "IsNaN": { _ in FloatClassKernel(test: .nan) },
         "IsInf": { n in
