@@ -13,6 +13,8 @@ struct EinsumKernel: OpKernel {
     let ellipsisRanks: [Int]
     let output: [Int]?
     let outputHasEllipsis: Bool
+    /// Products of every label's range beyond this are refused (the loop is not a GEMM).
+    static let maxIterations = 1 << 28
 
     init(equation: String) throws {
         let text = equation.filter { !$0.isWhitespace }
@@ -124,8 +126,10 @@ struct EinsumKernel: OpKernel {
         let loopLabels = outLabels + contracted
         let dims = loopLabels.map { size[$0] ?? 1 }
         let outShape = outLabels.map { size[$0] ?? 1 }
-        guard let outCount = checkedElementCount(outShape), let loopCount = checkedElementCount(dims),
-              loopCount <= pool.maxTensorBytes else { throw OpError("einsum iteration space \(dims) is too large") }
+        guard let outCount = checkedElementCount(outShape), outCount <= pool.maxTensorBytes / 8,
+              let loopCount = checkedElementCount(dims), loopCount <= Self.maxIterations else {
+            throw OpError("einsum iteration space \(dims) is too large for the direct loop (limit \(Self.maxIterations) steps)")
+        }
 
         // Per operand, the stride each loop label moves it by (0 for broadcast dims).
         let position = Dictionary(uniqueKeysWithValues: loopLabels.enumerated().map { ($1, $0) })

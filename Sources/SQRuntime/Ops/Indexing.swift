@@ -63,7 +63,9 @@ struct GatherNDKernel: OpKernel {
         let shape = Array(indices.shape.dropLast()) + Array(data.shape[(batchDims + k)...])
         let size = try elementSize(data)
         let block = slice * size
-        let out = try pool.make(UInt8.self, dtype: .uint8, shape: [offsets.count * block]) { out in
+        let (bytes, overflow) = offsets.count.multipliedReportingOverflow(by: block)
+        guard !overflow else { throw OpError("output shape \(shape) is too large") }
+        let out = try pool.make(UInt8.self, dtype: .uint8, shape: [bytes]) { out in
             guard block > 0 else { return }
             let src = try base(data.storage.bytes.bindMemory(to: UInt8.self))
             var dst = try base(out)
