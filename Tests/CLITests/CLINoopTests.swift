@@ -115,6 +115,14 @@ import Testing
         #expect(lines.count == 1, "one summarised warning: \(result)")
         #expect(lines.first?.hasPrefix("warning: [calibrate] 3 of 5 MatMul/Gemm input value(s) were never computed") == true, "\(result)")
         #expect(lines.first?.contains("'d0', 'd1', 'd2'") == true && lines.first?.contains("sqopt inspect") == true, "\(result)")
+
+        // smooth{scope=all} takes the dead branches as groups: one line for the three it skips.
+        let all = try CLI.run(["--passes", "calibrate,smooth{scope=all},quantize", "--calib", dir, model, "-o", dir + "/all.onnx"])
+        #expect(all.status == 0, "\(all)")
+        let skipped = all.stderr.split(separator: "\n").filter { $0.contains("not smoothed") }
+        #expect(skipped.count == 1, "\(all)")
+        #expect(skipped.first?.hasPrefix("warning: [smooth] 3 of 5 group(s) not smoothed: no per-channel calibration statistics") == true, "\(all)")
+        #expect(all.stdout.contains("groups=2") && all.stdout.contains("skipped=3"), "\(all)")
     }
 
     @Test(arguments: [("dq", "DequantizeLinear"), ("castmul", "Cast+Mul")])
