@@ -95,9 +95,9 @@ public struct Calibrate: Pass {
         if !missing.isEmpty {
             // One line, not one per value: this says "part of the model is not covered".
             context.warning("\(missing.count) of \(observed.count) MatMul/Gemm input value(s) were never computed by the "
-                + "interpreter and have no statistics (\(LinearCoverage.list(missing))); values computed from constants "
-                + "only (e.g. weights cast from float16/bfloat16) are folded when the model is lowered. Their layers "
-                + "cannot be smoothed or statically quantized; 'sqopt inspect \(model.sourcePath ?? "MODEL")' shows what the linears are")
+                + "interpreter and have no statistics (\(LinearCoverage.list(missing))): it skips nodes no graph output "
+                + "depends on. Their layers cannot be smoothed or statically quantized; "
+                + "'sqopt inspect \(model.sourcePath ?? "MODEL")' shows what the linears are")
         }
         context[CalibrationStatisticsKey.self] = statistics
         context[CalibrationResultKey.self] = statistics
