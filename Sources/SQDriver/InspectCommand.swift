@@ -1,5 +1,6 @@
 import Foundation
 import SQIR
+import SQPasses
 
 /// `sqopt inspect MODEL`: opsets, inputs/outputs, op histogram, parameters by dtype.
 /// Reads only metadata: external weights stay memory-mapped and untouched.
@@ -43,6 +44,17 @@ struct InspectCommand {
 struct ModelSummary: Encodable {
     struct IO: Encodable { let name: String; let type: String }
     struct DTypeParameters: Encodable { let dtype: String; let tensors: Int; let elements: Int; let bytes: Int }
+    /// What the MatMul/Gemm nodes are for `quantize` (`LinearCoverage`).
+    struct Linears: Encodable {
+        /// Float32 linears `quantize` can take.
+        let float32: Int
+        /// Linears with other float weights (not supported yet), by dtype.
+        let unsupportedFloat: [String: [String]]
+        /// Linears whose weights are int8 already: weight-only (float activation) or full QDQ.
+        let weightOnlyInt8: [LinearCoverage.QuantizedLayer]
+        let qdqInt8: [LinearCoverage.QuantizedLayer]
+        let attentionMatMuls: Int
+    }
 
     let irVersion: Int
     let opsets: [String: Int]
@@ -53,6 +65,7 @@ struct ModelSummary: Encodable {
     let ops: [String: Int]
     let parameters: [DTypeParameters]
     let externalDataBytes: Int
+    let linears: Linears
 
     init(_ model: Model) {
         let g = model.graph
@@ -86,6 +99,12 @@ struct ModelSummary: Encodable {
         parameters = byType.sorted { $0.value.2 > $1.value.2 }
             .map { DTypeParameters(dtype: $0.key.shortName, tensors: $0.value.0, elements: $0.value.1, bytes: $0.value.2) }
         externalDataBytes = external
+        let coverage = LinearCoverage(g)
+        linears = Linears(float32: coverage.floatLinears.count,
+                          unsupportedFloat: Dictionary(coverage.unsupportedFloat.map { ($0.key.longName, $0.value) }, uniquingKeysWith: +),
+                          weightOnlyInt8: coverage.weightOnlyInt8,
+                          qdqInt8: coverage.quantized.filter(\.activationQuantized),
+                          attentionMatMuls: coverage.activationMatMuls.count)
     }
 
     func json() throws -> String {
@@ -111,6 +130,29 @@ struct ModelSummary: Encodable {
         for p in parameters {
             s += "  " + p.dtype.padding(toLength: 6, withPad: " ", startingAt: 0)
                 + "\(p.tensors) tensors, \(p.elements) elements, \(formatBytes(p.bytes))\n"
+        }
+        s += linearsText
+        return s
+    }
+
+    /// `linear layers: 12 float32 (quantize takes these), 4 attention MatMuls`, then one
+    /// block per kind that `quantize` cannot take, with the node names.
+    var linearsText: String {
+        var s = "linear layers: \(linears.float32) float32 (quantize takes these), \(linears.attentionMatMuls) attention MatMul(s)\n"
+        func block(_ title: String, _ names: [String]) {
+            guard !names.isEmpty else { return }
+            s += "  \(title): \(names.count)\n"
+            let limit = 20
+            for name in names.prefix(limit) { s += "    \(name)\n" }
+            if names.count > limit { s += "    ... and \(names.count - limit) more\n" }
+        }
+        func forms(_ layers: [LinearCoverage.QuantizedLayer]) -> String {
+            Set(layers.map(\.form.rawValue)).sorted().joined(separator: ", ")
+        }
+        block("weight-only int8 (\(forms(linears.weightOnlyInt8)); quantize refuses these)", linears.weightOnlyInt8.map(\.node))
+        block("W8A8 QDQ int8 (already quantized)", linears.qdqInt8.map(\.node))
+        for (dtype, names) in linears.unsupportedFloat.sorted(by: { $0.key < $1.key }) {
+            block("\(dtype) weights (not supported yet by quantize)", names)
         }
         return s
     }

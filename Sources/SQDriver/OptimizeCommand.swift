@@ -16,6 +16,7 @@ struct OptimizeCommand {
         .value("--report", valueName: "FILE", help: "smoothing report (.html with SVG plots, or .json)"),
         .flag("--verify", help: "compare the output model with the input on the calibration samples"),
         .flag("--force", help: "overwrite an existing output file"),
+        .flag("--allow-noop", help: "write the model even when smooth or quantize found nothing to do"),
         .flag("--external-data", help: "store weights in OUT.data beside the output"),
         .flag("--print-ir", help: "print the final IR (large constants elided)"),
         .repeated("--print-ir-before", valueName: "PASS", help: "print the IR before PASS"),
@@ -81,6 +82,13 @@ struct OptimizeCommand {
         manager.output = { Console.error($0, terminator: "") }
         let report = try manager.run(on: model, context: context)
 
+        // A smooth/quantize that did nothing ends the run (exit 1, nothing written) unless
+        // --allow-noop: a float model must never look like an int8 one (docs/cli.md).
+        let noop = NoopRule.reasons(report: report, context: context, model: model)
+        if !noop.isEmpty {
+            guard parsed.has("--allow-noop") else { throw NoopRule.refusal(noop, input: input) }
+            for line in noop { context.warning(line + " (--allow-noop: writing the model anyway)") }
+        }
         try SmoothQuantDefaults.finish(context: context, parsed: parsed)
         if parsed.has("--print-ir") { Console.out(IRPrinter().print(model), terminator: "") }
         try ModelIO.save(model, to: output, externalData: parsed.has("--external-data"))

@@ -106,10 +106,23 @@ extension LinearLayer {
 }
 
 /// True for an attention batched MatMul: a `MatMul` whose two operands are both computed
-/// (neither is a constant), such as `QKᵀ` and `PV`.
+/// from the graph's inputs, such as `QKᵀ` and `PV`. An operand computed from constants only
+/// (a weight cast from bfloat16, or dequantized from int8: `Mul(Cast(W_int8), scale)`) is a
+/// weight, not an activation: the interpreter folds it when it lowers the model.
 public func isActivationMatMul(_ node: Node) -> Bool {
     guard node.isOp("MatMul"), let a = node.input(0), let b = node.input(1) else { return false }
-    return a.constant == nil && b.constant == nil
+    return !isConstantDerived(a) && !isConstantDerived(b)
+}
+
+/// True when `value` is a constant or computed from constants only, within a few nodes
+/// (weight chains are short: Cast, Mul by a scale, DequantizeLinear, Transpose, Reshape).
+/// Longer chains, graph inputs and nodes with subgraphs count as computed.
+public func isConstantDerived(_ value: Value, depth: Int = 6) -> Bool {
+    if value.constant != nil { return true }
+    guard depth > 0, let producer = value.producer, producer.subgraphs.isEmpty else { return false }
+    if producer.isOp("Constant") { return true }
+    let operands = producer.inputs.compactMap { $0 }
+    return !operands.isEmpty && operands.allSatisfy { isConstantDerived($0, depth: depth - 1) }
 }
 
 extension Graph {

@@ -46,6 +46,12 @@ enum OpRegistry {
         }
     }
 
+    private static func scatterReduction(_ n: NodeLowering) throws -> ScatterReduction {
+        let name = try n.string("reduction", default: "none")
+        guard let reduction = ScatterReduction(rawValue: name) else { throw OpError("unknown scatter reduction '\(name)'") }
+        return reduction
+    }
+
     private static let table: [String: KernelFactory] = [
         // Arithmetic and math
         "Add": arithmetic(.add), "Sub": arithmetic(.subtract), "Mul": arithmetic(.multiply), "Div": arithmetic(.divide),
@@ -145,6 +151,18 @@ enum OpRegistry {
                              attributeValue: try n.float("value", default: 0))
         },
         "Tile": { _ in TileKernel() },
+        "GatherND": { n in GatherNDKernel(batchDims: try n.int("batch_dims", default: 0)) },
+        "ScatterND": { n in ScatterNDKernel(reduction: try scatterReduction(n)) },
+        "GatherElements": { n in GatherElementsKernel(axis: try n.int("axis", default: 0)) },
+        "ScatterElements": { n in ScatterElementsKernel(axis: try n.int("axis", default: 0), reduction: try scatterReduction(n)) },
+        "NonZero": { _ in NonZeroKernel() },
+        "Einsum": { n in try EinsumKernel(equation: try n.string("equation", default: "")) },
+        "Dropout": { n in DropoutKernel(wantsMask: n.hasOutput(1)) },
+        "IsNaN": { _ in FloatClassKernel(test: .nan) },
+        "IsInf": { n in
+            FloatClassKernel(test: .infinity(negative: try n.int("detect_negative", default: 1) != 0,
+                                             positive: try n.int("detect_positive", default: 1) != 0))
+        },
         "Trilu": { n in TriluKernel(upper: try n.int("upper", default: 1) != 0) },
         // Quantization
         "QuantizeLinear": { n in
