@@ -59,27 +59,37 @@ def configurations(alpha: float, extra: bool, family: str):
     yield "fp32", None
     only = NO_NORM_LINEARS[family]
     yield ("naive W8A8 O3 per-tensor, norm→linear layers only",
-           f"calibrate,quantize{{policy=O3,exclude={only}}}")
+           f"calibrate,quantize{{policy=O3,weights=per-tensor,target=qdq,exclude={only}}}")
     yield (f"SmoothQuant α{alpha} O3 per-tensor, norm→linear layers only",
-           f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,exclude={only}}}")
+           f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,weights=per-tensor,target=qdq,exclude={only}}}")
     for p in POLICIES:
         for w in WEIGHTS:
-            yield f"naive W8A8 {p} {w}", f"calibrate,quantize{{policy={p},weights={w}}}"
+            yield f"naive W8A8 {p} {w}", f"calibrate,quantize{{policy={p},weights={w},target=qdq}}"
     for p in POLICIES:
         for w in WEIGHTS:
-            yield f"SmoothQuant α{alpha} {p} {w}", f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w}}}"
+            yield (f"SmoothQuant α{alpha} {p} {w}",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w},target=qdq}}")
+    # The onnxruntime target (uint8 activations, zero point 128): the same codes as the rows
+    # above, written for onnxruntime's u8×s8 kernels; and the LM head quantized too.
+    for p, w in (("O1", "per-channel"), ("O3", "per-tensor"), ("O3", "per-channel")):
+        yield (f"SmoothQuant α{alpha} {p} {w} target=onnxruntime",
+               f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w},target=onnxruntime}}")
+    if family == "causal":
+        for p, w in (("O1", "per-channel"), ("O3", "per-channel")):
+            yield (f"SmoothQuant α{alpha} {p} {w} target=onnxruntime lm-head=true",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w},target=onnxruntime,lm-head=true}}")
     if extra:
         for p, w in (("O1", "per-channel"), ("O3", "per-tensor"), ("O3", "per-channel")):
             yield (f"SmoothQuant α{alpha} scope=all {p} {w}",
-                   f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy={p},weights={w}}}")
+                   f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy={p},weights={w},target=qdq}}")
         yield ("SmoothQuant α=auto O1 per-channel",
-               "calibrate,smooth{alpha=auto,policy=O1,weights=per-channel},quantize{policy=O1,weights=per-channel}")
+               "calibrate,smooth{alpha=auto,policy=O1,weights=per-channel},quantize{policy=O1,weights=per-channel,target=qdq}")
         yield ("SmoothQuant α=auto O3 per-tensor",
-               "calibrate,smooth{alpha=auto,policy=O3},quantize{policy=O3}")
+               "calibrate,smooth{alpha=auto,policy=O3},quantize{policy=O3,target=qdq}")
         # Ablations for "what limits O1": leave one family of linears in float.
         for layers in only.split("|"):
             yield (f"SmoothQuant α{alpha} O1 per-channel, {layers} float",
-                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,exclude={layers}}}")
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,target=qdq,exclude={layers}}}")
     yield "onnxruntime quantize_static (QDQ, symmetric, MinMax)", "ort"
 
 
@@ -220,9 +230,12 @@ def render(results: dict, args) -> str:
              "dynamic activations, O2 = per-tensor dynamic, O3 = per-tensor static (paper Table 2); "
              "weights per-tensor (the paper's levels) or per output channel.", "",
              "Rows and their sqopt pipelines (all with `--calib build/real/MODEL/calib`):", "",
-             "- *naive W8A8 P W*: `calibrate,quantize{policy=P,weights=W}`",
-             "- *SmoothQuant αA P W*: `calibrate,smooth{alpha=A},quantize{policy=P,weights=W}` "
+             "- *naive W8A8 P W*: `calibrate,quantize{policy=P,weights=W,target=qdq}`",
+             "- *SmoothQuant αA P W*: `calibrate,smooth{alpha=A},quantize{policy=P,weights=W,target=qdq}` "
              "(norm→linear groups smoothed: q/k/v, gate/up, fc1)",
+             "- *target=onnxruntime*: the same with `quantize{…,target=onnxruntime}` (the default): uint8 "
+             "activations with zero point 128, the codes of the QDQ rows, in the form onnxruntime's u8×s8 "
+             "kernels run (docs/deployment.md); *lm-head=true* also quantizes the LM head",
              "- *scope=all*: `smooth{scope=all}` also smooths o_proj / down_proj / fc2 inputs (down_proj "
              "folds into up_proj, the others get a `Mul(1/s)`)",
              "- *α=auto*: `smooth{alpha=auto,policy=P,weights=W}` picks α per group on 0.30…0.90",

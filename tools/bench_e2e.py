@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark: sqopt vs onnxruntime on the real models, in one run.
+"""End-to-end benchmark: sqopt vs onnxruntime, in one run, on the real models.
 
 Contenders per model and thread count (medians of --runs timed runs after --warmup):
   sqopt fp32            sqopt's interpreter on model.onnx            (`sqopt bench`)
   sqopt int8 O1 / O3    sqopt's interpreter on its own W8A8 models   (`sqopt bench`)
   sqopt int8 O1 bmm     the same with the attention MatMuls in int8 too (quantize{bmm=true})
+  sqopt int8 O1 ort     sqopt's interpreter on the onnxruntime-target file (the same kernels)
   ort fp32              onnxruntime on model.onnx
-  ort sqopt-O1 / O3 / O1 bmm
-                        onnxruntime on sqopt's QDQ models
+  ort on sqopt O1 / O3 / O1 bmm QDQ
+                        onnxruntime on sqopt's portable QDQ files (quantize{target=qdq}:
+                        int8 activations, zero point 0: onnxruntime's slow s8×s8 path)
+  ort on sqopt O1 / O3 ort-target [+lm-head] [+bmm]
+                        onnxruntime on sqopt's onnxruntime-target files (quantize{target=
+                        onnxruntime}, the default: uint8 activations with zero point 128, which
+                        onnxruntime fuses into its u8×s8 MatMulIntegerToFloat kernels);
+                        "+lm-head" also quantizes the LM head (lm-head=true), as onnxruntime's
+                        quantize_dynamic does
   ort static            onnxruntime on its own quantize_static model (QDQ, int8 symmetric
                         activations and weights, MinMax, MatMul only, the same calib samples)
-  ort dynamic           onnxruntime on its own quantize_dynamic model (u8 activations, s8 weights)
+  ort dynamic           onnxruntime on its own quantize_dynamic model (u8 activations, s8 weights,
+                        every MatMul with a constant weight, the LM head included)
 
 sqopt's models come from
-  sqopt --passes calibrate,smooth,quantize{policy=O1|O3[,bmm=true]} --calib build/real/X/calib MODEL -o OUT
+  sqopt --passes calibrate,smooth,quantize{policy=P,target=T[,bmm=true][,lm-head=true]} --calib build/real/X/calib MODEL -o OUT
 Shapes: MiniLM batch 8 x 128 tokens, SmolLM2 prefill 1 x 256 tokens (random token ids, written
 as a test_data_set_0 folder under build/bench/X/). Generated models are cached in build/bench/X/
 (--rebuild regenerates them).
@@ -176,23 +185,42 @@ def bench_model(name, args):
     os.makedirs(work, exist_ok=True)
     log(f"{name}: preparing inputs {SHAPES[name]} and models in {work}")
     data_dir, feed = make_inputs(model_path, SHAPES[name], work)
+    def sq(key, spec):
+        return sqopt_model(args.sqopt, model_path, calib, spec, os.path.join(work, f"sqopt-{key}.onnx"), args.rebuild)
+
     models = {
-        "sqopt-O1": sqopt_model(args.sqopt, model_path, calib, "O1", os.path.join(work, "sqopt-O1.onnx"), args.rebuild),
-        "sqopt-O3": sqopt_model(args.sqopt, model_path, calib, "O3", os.path.join(work, "sqopt-O3.onnx"), args.rebuild),
-        "sqopt-O1-bmm": sqopt_model(args.sqopt, model_path, calib, "O1,bmm=true",
-                                    os.path.join(work, "sqopt-O1-bmm.onnx"), args.rebuild),
+        "O1": sq("O1", "O1,target=qdq"),
+        "O3": sq("O3", "O3,target=qdq"),
+        "O1-bmm": sq("O1-bmm", "O1,target=qdq,bmm=true"),
+        "O1-ort": sq("O1-ort", "O1,target=onnxruntime"),
+        "O3-ort": sq("O3-ort", "O3,target=onnxruntime"),
+        "O1-ort-lm": sq("O1-ort-lm", "O1,target=onnxruntime,lm-head=true"),
+        "O3-ort-lm": sq("O3-ort-lm", "O3,target=onnxruntime,lm-head=true"),
+        "O3-ort-lm-bmm": sq("O3-ort-lm-bmm", "O3,target=onnxruntime,lm-head=true,bmm=true"),
         "ort-static": ort_static(model_path, calib, os.path.join(work, "ort-static.onnx"), args.rebuild),
         "ort-dynamic": ort_dynamic(model_path, os.path.join(work, "ort-dynamic.onnx"), args.rebuild),
     }
+    # MiniLM has no LM head: its lm-head rows would repeat the others.
+    head = name != "minilm"
     contenders = [
         ("sqopt fp32", "sqopt", model_path),
-        ("sqopt int8 O1", "sqopt", models["sqopt-O1"]),
-        ("sqopt int8 O3", "sqopt", models["sqopt-O3"]),
-        ("sqopt int8 O1 bmm", "sqopt", models["sqopt-O1-bmm"]),
+        ("sqopt int8 O1", "sqopt", models["O1"]),
+        ("sqopt int8 O3", "sqopt", models["O3"]),
+        ("sqopt int8 O1 bmm", "sqopt", models["O1-bmm"]),
+        ("sqopt int8 O1 ort-target", "sqopt", models["O1-ort"]),
         ("ort fp32", "ort", model_path),
-        ("ort on sqopt O1 QDQ", "ort", models["sqopt-O1"]),
-        ("ort on sqopt O3 QDQ", "ort", models["sqopt-O3"]),
-        ("ort on sqopt O1 bmm QDQ", "ort", models["sqopt-O1-bmm"]),
+        ("ort on sqopt O1 QDQ", "ort", models["O1"]),
+        ("ort on sqopt O3 QDQ", "ort", models["O3"]),
+        ("ort on sqopt O1 bmm QDQ", "ort", models["O1-bmm"]),
+        ("ort on sqopt O1 ort-target", "ort", models["O1-ort"]),
+        ("ort on sqopt O3 ort-target", "ort", models["O3-ort"]),
+    ] + ([
+        ("ort on sqopt O1 ort-target +lm-head", "ort", models["O1-ort-lm"]),
+        ("ort on sqopt O3 ort-target +lm-head", "ort", models["O3-ort-lm"]),
+        ("ort on sqopt O3 ort-target +lm-head +bmm", "ort", models["O3-ort-lm-bmm"]),
+    ] if head else [
+        ("ort on sqopt O3 ort-target +bmm", "ort", models["O3-ort-lm-bmm"]),
+    ]) + [
         ("ort quantize_static", "ort", models["ort-static"]),
         ("ort quantize_dynamic", "ort", models["ort-dynamic"]),
     ]
@@ -214,7 +242,8 @@ def bench_model(name, args):
         base = {r["contender"]: r.get("median_ms") for r in rows if r["threads"] == threads and r["model"] == name}
         for r in rows:
             if r["threads"] == threads and r["model"] == name and "median_ms" in r:
-                for ref_key, ref in (("vs_sqopt_fp32", "sqopt fp32"), ("vs_ort_fp32", "ort fp32")):
+                for ref_key, ref in (("vs_sqopt_fp32", "sqopt fp32"), ("vs_ort_fp32", "ort fp32"),
+                                     ("vs_ort_dynamic", "ort quantize_dynamic")):
                     if base.get(ref):
                         r[ref_key] = base[ref] / r["median_ms"]
     return rows
@@ -223,15 +252,16 @@ def bench_model(name, args):
 def print_markdown(report):
     print(f"`{report['command']}` (onnxruntime {report['onnxruntime']}; 1-minute load average "
           f"{report['load_average_1min']['start']:.1f} at start, {report['load_average_1min']['end']:.1f} at end)\n")
-    print("| model | threads | contender | median ms | min ms | vs sqopt fp32 | vs ort fp32 |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("| model | threads | contender | median ms | min ms | vs sqopt fp32 | vs ort fp32 | vs ort quantize_dynamic |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for r in report["results"]:
         shape = "x".join(map(str, r["shape"]))
         if "error" in r:
-            print(f"| {r['model']} {shape} | {r['threads']} | {r['contender']} | failed: {r['error']} | | | |")
+            print(f"| {r['model']} {shape} | {r['threads']} | {r['contender']} | failed: {r['error']} | | | | |")
             continue
         print(f"| {r['model']} {shape} | {r['threads']} | {r['contender']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} "
-              f"| {r.get('vs_sqopt_fp32', float('nan')):.2f}x | {r.get('vs_ort_fp32', float('nan')):.2f}x |")
+              f"| {r.get('vs_sqopt_fp32', float('nan')):.2f}x | {r.get('vs_ort_fp32', float('nan')):.2f}x "
+              f"| {r.get('vs_ort_dynamic', float('nan')):.2f}x |")
 
 
 def main():
@@ -268,13 +298,14 @@ def main():
         return
     print(f"# {report['command']}  (onnxruntime {report['onnxruntime']}, load average "
           f"{load_before[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end)")
-    print(f"{'model':8} {'thr':>3}  {'contender':22} {'median ms':>10} {'min ms':>9} {'vs sqopt fp32':>13} {'vs ort fp32':>11}")
+    print(f"{'model':8} {'thr':>3}  {'contender':40} {'median ms':>10} {'min ms':>9} {'vs sqopt fp32':>13} {'vs ort fp32':>11} {'vs ort dyn':>10}")
     for r in rows:
         if "error" in r:
-            print(f"{r['model']:8} {r['threads']:>3}  {r['contender']:22} FAILED: {r['error']}")
+            print(f"{r['model']:8} {r['threads']:>3}  {r['contender']:40} FAILED: {r['error']}")
             continue
-        print(f"{r['model']:8} {r['threads']:>3}  {r['contender']:22} {r['median_ms']:10.1f} {r['min_ms']:9.1f}"
-              f" {r.get('vs_sqopt_fp32', float('nan')):12.2f}x {r.get('vs_ort_fp32', float('nan')):10.2f}x")
+        print(f"{r['model']:8} {r['threads']:>3}  {r['contender']:40} {r['median_ms']:10.1f} {r['min_ms']:9.1f}"
+              f" {r.get('vs_sqopt_fp32', float('nan')):12.2f}x {r.get('vs_ort_fp32', float('nan')):10.2f}x"
+              f" {r.get('vs_ort_dynamic', float('nan')):9.2f}x")
 
 
 if __name__ == "__main__":
