@@ -53,8 +53,14 @@ final class QDQBuilder {
     }
 
     private var zeroPoint: Value { constant("sq_int8_zero_point") { Tensor(scalar: Int8(0)) } }
-    private var maxInt8: Value { constant("sq_127") { Tensor(scalar: Float(127)) } }
-    private var minimumScale: Value { constant("sq_min_scale") { Tensor(scalar: Int8Quantization.minimumScale) } }
+    /// 127 and the smallest scale, in the activation's float type (float32, float16, bfloat16).
+    private func maxInt8(_ type: DType) -> Value { floatConstant("sq_127", 127, type) }
+    private func minimumScale(_ type: DType) -> Value {
+        floatConstant("sq_min_scale", Int8Quantization.minimumScale(for: type), type)
+    }
+    private func floatConstant(_ key: String, _ value: Float, _ type: DType) -> Value {
+        constant(type == .float ? key : key + "_" + type.shortName) { Tensor.floatScalar(value, type) }
+    }
     private func axes(_ axis: Int) -> Value {
         constant("sq_axes_\(axis < 0 ? "m\(-axis)" : String(axis))") { Tensor(shape: [1], values: [Int64(axis)]) }
     }
@@ -79,26 +85,28 @@ final class QDQBuilder {
         let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
                                 inputs: [q, s, zp], attributes: attributes, before: layer.node)
         guard let out = dq.output(0) else { return layer.weight }
-        out.type = TensorType(.float, shape: layer.weightTensor.shape)
+        out.type = TensorType(layer.floatType, shape: layer.weightTensor.shape)
         weights[key] = out
         return out
     }
 
     /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ output.
-    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> Value {
+    /// `floatType` is x's element type: scales and constants are written in it.
+    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType = .float, before anchor: Node) -> Value {
         let base = x.name
         let scale: Value
         var attributes: [Attribute] = []
         var qInputs: [Value?]
         switch mode {
         case .staticPerTensor(let value):
-            scale = graph.addInitializer(Tensor(scalar: value), name: base + "_scale")
+            let representable = Int8Quantization.representable(value, in: floatType)
+            scale = graph.addInitializer(Tensor.floatScalar(representable, floatType), name: base + "_scale")
             qInputs = [x, scale, zeroPoint]
         case .dynamicPerTensor:
-            scale = dynamicScale(x, reduceAxis: nil, before: anchor)
+            scale = dynamicScale(x, reduceAxis: nil, floatType, before: anchor)
             qInputs = [x, scale, zeroPoint]
         case .dynamicBlocked(let axis, let blockSize):
-            scale = dynamicScale(x, reduceAxis: axis, before: anchor)
+            scale = dynamicScale(x, reduceAxis: axis, floatType, before: anchor)
             attributes = [Attribute("axis", .int(axis)), Attribute("block_size", .int(blockSize))]
             qInputs = [x, scale]
         }
@@ -117,7 +125,7 @@ final class QDQBuilder {
     }
 
     /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)`.
-    private func dynamicScale(_ x: Value, reduceAxis: Int?, before anchor: Node) -> Value {
+    private func dynamicScale(_ x: Value, reduceAxis: Int?, _ floatType: DType, before anchor: Node) -> Value {
         let base = x.name
         let abs = graph.makeNode("Abs", name: base + "/scale/Abs", inputs: [x], before: anchor)
         var reduceInputs: [Value?] = [abs.output(0)]
@@ -125,9 +133,9 @@ final class QDQBuilder {
         let reduce = graph.makeNode("ReduceMax", name: base + "/scale/ReduceMax", inputs: reduceInputs,
                                     attributes: [Attribute("keepdims", .int(reduceAxis == nil ? 0 : 1))],
                                     before: anchor)
-        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8], before: anchor)
-        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale], before: anchor)
-        if reduceAxis == nil { clamp.output(0)?.type = TensorType(.float, shape: []) }
+        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8(floatType)], before: anchor)
+        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale(floatType)], before: anchor)
+        if reduceAxis == nil { clamp.output(0)?.type = TensorType(floatType, shape: []) }
         return clamp.output(0) ?? x
     }
 }

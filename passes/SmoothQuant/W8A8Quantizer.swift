@@ -87,16 +87,18 @@ public struct W8A8Quantizer {
             }
         }
 
-        var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode)] = []
+        var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode, floatType: DType)] = []
         for layer in linears {
             let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node)
-            operands.append((layer.node, 0, layer.activation, mode))
+            // MatMul/Gemm operands share one type: the activation's is the weight's.
+            operands.append((layer.node, 0, layer.activation, mode, layer.floatType))
         }
         for node in bmms {
             guard let a = node.input(0), let b = node.input(1) else { continue }
             let contracted = Self.knownDim(a, fromEnd: 1, statistics) ?? Self.knownDim(b, fromEnd: 2, statistics)
-            operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node)))
-            operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node)))
+            let type = Self.floatType(of: a) ?? Self.floatType(of: b) ?? .float
+            operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node), type))
+            operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node), type))
         }
 
         // Mutate.
@@ -121,7 +123,8 @@ public struct W8A8Quantizer {
             if let existing = shared[key] {
                 dq = existing
             } else {
-                dq = builder.quantizeDequantize(op.value, mode: op.mode, before: firstConsumer[key] ?? op.node)
+                dq = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType,
+                                                before: firstConsumer[key] ?? op.node)
                 shared[key] = dq
                 report.activationQDQ += 1
             }
@@ -160,6 +163,29 @@ public struct W8A8Quantizer {
             default: return .dynamicPerTensor
             }
         }
+    }
+
+    /// The float element type of a computed value: its declared type, else the first float
+    /// type found walking up through producers' inputs (a few steps: attention operands come out
+    /// of Reshape/Transpose/Mul chains from a linear). nil when nothing says.
+    static func floatType(of value: Value) -> DType? {
+        var frontier = [value]
+        var seen = Set<ObjectIdentifier>()
+        while !frontier.isEmpty, seen.count < 64 {
+            let v = frontier.removeFirst()
+            guard seen.insert(ObjectIdentifier(v)).inserted else { continue }
+            if let t = v.type?.dtype ?? v.constant?.dtype {
+                if t.isSmoothableFloat { return t }
+                continue
+            }
+            guard let producer = v.producer else { continue }
+            if producer.isOp("Cast") {
+                if let to = producer.int("to").flatMap({ DType(rawValue: Int32($0)) }), to.isSmoothableFloat { return to }
+                continue
+            }
+            frontier += producer.inputs.compactMap { $0 }
+        }
+        return nil
     }
 
     /// A dim of `v` counted from the end (1 = last) when it is static: from the value's type,
