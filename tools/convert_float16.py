@@ -165,6 +165,52 @@ class Converter:
                 raise SystemExit(f"error: node '{n.name}' ({n.op_type}) has a subgraph; not supported")
 
 
+def widen_bfloat16_for_ort(model: onnx.ModelProto) -> onnx.ModelProto:
+    """An equivalent float32 model of a bfloat16 one that onnxruntime's CPU provider runs.
+
+    onnxruntime 1.32 has no CPU kernel for bfloat16 MatMul, Add, Abs, Erf, QuantizeLinear,
+    DequantizeLinear, ... (only Cast), so a bfloat16 model cannot be run there. This rewrite
+    computes every node in float32 and rounds each bfloat16 result with a Cast pair
+    (float32 → bfloat16 → float32): the numbers a bfloat16 run with float32 arithmetic inside
+    each op gives. bfloat16 constants widen exactly; graph I/O become float32.
+    """
+    model = onnx.shape_inference.infer_shapes(model)
+    graph = model.graph
+    bf16 = {vi.name for vi in list(graph.value_info) + list(graph.output) + list(graph.input)
+             if vi.type.tensor_type.elem_type == TensorProto.BFLOAT16}
+
+    def widen(t: TensorProto) -> TensorProto:
+        if t.data_type != TensorProto.BFLOAT16:
+            return t
+        w = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
+        return w
+
+    for i, t in enumerate(graph.initializer):
+        graph.initializer[i].CopyFrom(widen(t))
+    nodes: list[onnx.NodeProto] = []
+    for n in graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                a.t.CopyFrom(widen(a.t))
+            if n.op_type in ("Cast", "CastLike") and a.name == "to" and a.i == TensorProto.BFLOAT16:
+                a.i = TensorProto.FLOAT
+        nodes.append(n)
+        if n.op_type == "Constant":
+            continue
+        for k, out in enumerate(n.output):
+            if out in bf16:
+                n.output[k] = out + "__f32"
+                nodes.append(helper.make_node("Cast", [out + "__f32"], [out + "__bf16"], to=TensorProto.BFLOAT16))
+                nodes.append(helper.make_node("Cast", [out + "__bf16"], [out], to=TensorProto.FLOAT))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for vi in list(graph.input) + list(graph.output):
+        if vi.type.tensor_type.elem_type == TensorProto.BFLOAT16:
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT
+    del graph.value_info[:]
+    return model
+
+
 def tensor_proto(values: np.ndarray, name: str, elem: int) -> TensorProto:
     t = TensorProto()
     t.name = name
