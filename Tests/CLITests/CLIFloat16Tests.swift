@@ -79,6 +79,9 @@ import Testing
         let runDir = dir + "/run"
         let run = try CLI.run(["run", output, "--data", dir + "/model/test_data_set_0", "--output-dir", runDir])
         #expect(run.status == 0, "\(run)")
+        // The int8 kernels run on the half-precision QDQ file (converted at the boundary).
+        let bench = try CLI.run(["bench", output, "--data", dir + "/model/test_data_set_0", "--runs", "1", "--profile"])
+        #expect(bench.status == 0 && bench.stdout.contains("MatMul (int8)"), "\(bench)")
         let outputName = c.model == "tiny-bert" ? "last_hidden_state" : "logits"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? []
         let npy = files.sorted().first { $0.hasPrefix(outputName) } ?? files.sorted().first ?? "missing.npy"
