@@ -40,9 +40,14 @@ import Testing
         let context = try Self.run(model, "smooth{alpha=0.5,lm-head=true},quantize{policy=O3,weights=per-channel,lm-head=true}",
                                    absMax: [16, 1])
         let dtype: DType = type == "f16" ? .float16 : .bfloat16
-        let floats = model.graph.initializers.compactMap(\.constant).filter { $0.dtype.isFloatingPoint }
-        #expect(!floats.isEmpty)
-        #expect(floats.allSatisfy { $0.dtype == dtype }, "\(floats.map(\.dtype))")
+        // float16: Q/DQ in float16. bfloat16: the layer is a float32 island between Casts
+        // (Float32Islands), so its scales and Q/DQ are float32.
+        let qdqType: DType = type == "f16" ? .float16 : .float
+        let scales = model.graph.nodes.filter { $0.isOp("DequantizeLinear") }.compactMap { $0.input(1)?.constant }
+        #expect(!scales.isEmpty && scales.allSatisfy { $0.dtype == qdqType }, "\(scales.map(\.dtype))")
+        let casts = model.graph.nodes.filter { $0.isOp("Cast") }.count
+        #expect(casts == (type == "f16" ? 0 : 2), "\(model.graph.nodes.map(\.opType))")
+        #expect(model.graph.outputs.first?.name == "q", "graph output names never change")
         let nodes = model.graph.nodes.map(\.opType)
         #expect(nodes.contains("QuantizeLinear") && nodes.contains("DequantizeLinear"), "\(nodes)")
         // γ folded: divided by s (s₀ = √16 / √2 · …, anything but 1).
@@ -51,7 +56,7 @@ import Testing
         #expect(!context.diagnostics.contains { $0.message.contains("clamped") }, "\(context.diagnostics)")
         // The weight's DequantizeLinear is typed (the activation's only when x was).
         let typed = model.graph.nodes.filter { $0.isOp("DequantizeLinear") }.compactMap { $0.output(0)?.type }
-        #expect(!typed.isEmpty && typed.allSatisfy { $0.dtype == dtype }, "\(typed)")
+        #expect(!typed.isEmpty && typed.allSatisfy { $0.dtype == qdqType }, "\(typed)")
     }
 
     /// W[0,0] = 60000 (float16 0x7b53) and max|X₀| = 10⁶: s₀ = √(10⁶/60000) ≈ 4.1, so the

@@ -46,7 +46,9 @@ public enum Int8Quantization {
     /// A linear layer's weight as int8 in its stored layout, with its scale: a scalar
     /// (`perChannel == false`) or one per output channel (shape `[N]`, along
     /// `layer.outputChannelAxis`).
-    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool) -> (values: Tensor, scale: Tensor) {
+    /// The scale is written in `scaleType` (default: the weight's float type).
+    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool, scaleType: DType? = nil) -> (values: Tensor, scale: Tensor) {
+        let scaleType = scaleType ?? layer.floatType
         let (k, n) = (layer.inputChannels, layer.outputChannels)
         let exact: [Float]
         if perChannel {
@@ -55,7 +57,7 @@ public enum Int8Quantization {
             let absMax = layer.outputChannelAbsMax().max() ?? 0
             exact = [weightScale(absMax: absMax)]
         }
-        let scales = exact.map { representable($0, in: layer.floatType) }
+        let scales = exact.map { representable($0, in: scaleType) }
         let values = Tensor.make(Int8.self, shape: layer.weightTensor.shape) { out in
             layer.weightTensor.withFloatElements { w in
                 for i in 0..<k {
@@ -68,7 +70,7 @@ public enum Int8Quantization {
         }
         // The scale has the weight's float type (DequantizeLinear's x_scale type is its output
         // type); the values above were quantized with the scales rounded to that type.
-        let scale = Tensor.narrowing(scales, shape: perChannel ? [n] : [], to: layer.floatType).tensor
+        let scale = Tensor.narrowing(scales, shape: perChannel ? [n] : [], to: scaleType).tensor
         return (values, scale)
     }
 }

@@ -67,10 +67,11 @@ final class QDQBuilder {
 
     /// `DequantizeLinear(int8 W, Δ, 0)` for a linear layer's weight; returns the float output.
     /// Call in node order: a weight shared with an earlier linear reuses its DequantizeLinear.
-    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool) -> Value {
+    /// `floatType`: the scale's and the output's type (default: the weight's).
+    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool, floatType: DType? = nil) -> Value {
         let key = WeightKey(weight: ObjectIdentifier(layer.weight), perChannel: perChannel)
         if let existing = weights[key] { return existing }
-        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel)
+        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel, scaleType: floatType)
         let base = layer.weight.name
         let q = graph.addInitializer(values, name: base + "_quantized")
         let s = graph.addInitializer(scale, name: base + "_scale")
@@ -85,7 +86,7 @@ final class QDQBuilder {
         let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
                                 inputs: [q, s, zp], attributes: attributes, before: layer.node)
         guard let out = dq.output(0) else { return layer.weight }
-        out.type = TensorType(layer.floatType, shape: layer.weightTensor.shape)
+        out.type = TensorType(floatType ?? layer.floatType, shape: layer.weightTensor.shape)
         weights[key] = out
         return out
     }

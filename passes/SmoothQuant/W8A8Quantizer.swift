@@ -88,6 +88,7 @@ public struct W8A8Quantizer {
         }
 
         var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode, floatType: DType)] = []
+        var operandTypes: [ObjectIdentifier: DType] = [:]
         for layer in linears {
             let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node)
             // MatMul/Gemm operands share one type: the activation's is the weight's.
@@ -97,6 +98,7 @@ public struct W8A8Quantizer {
             guard let a = node.input(0), let b = node.input(1) else { continue }
             let contracted = Self.knownDim(a, fromEnd: 1, statistics) ?? Self.knownDim(b, fromEnd: 2, statistics)
             let type = Self.floatType(of: a) ?? Self.floatType(of: b) ?? .float
+            operandTypes[ObjectIdentifier(node)] = type
             operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node), type))
             operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node), type))
         }
@@ -105,8 +107,10 @@ public struct W8A8Quantizer {
         let builder = QDQBuilder(graph: graph)
         let perChannel = options.weights == .perChannel
         for layer in linears {
-            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel))
+            let scaleType: DType? = Float32Islands.needed(for: layer.floatType) ? .float : nil
+            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel, floatType: scaleType))
         }
+        var islands = Float32Islands(graph: graph)
         graph.dropReplacedInitializers(linears.map(\.weight))
         var shared: [SharedKey: Value] = [:]
         let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
@@ -123,12 +127,21 @@ public struct W8A8Quantizer {
             if let existing = shared[key] {
                 dq = existing
             } else {
-                dq = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType,
-                                                before: firstConsumer[key] ?? op.node)
+                let anchor = firstConsumer[key] ?? op.node
+                if Float32Islands.needed(for: op.floatType) {
+                    dq = builder.quantizeDequantize(islands.widened(op.value, before: anchor), mode: op.mode,
+                                                    floatType: .float, before: anchor)
+                } else {
+                    dq = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType, before: anchor)
+                }
                 shared[key] = dq
                 report.activationQDQ += 1
             }
             op.node.setInput(op.index, dq)
+        }
+        for (node, type) in linears.map({ ($0.node, $0.floatType) }) + bmms.map({ ($0, operandTypes[ObjectIdentifier($0)] ?? .float) })
+        where Float32Islands.needed(for: type) {
+            islands.close(node, narrowingTo: type)
         }
         report.linears = linears.map(\.node.name)
         report.bmms = bmms.map(\.name)
