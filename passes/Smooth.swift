@@ -98,6 +98,9 @@ public struct Smooth: Pass {
             let what = report.foldedInto.map { "folded into '\($0)'" }
                 ?? "Mul '\(report.mulNode ?? "?")' inserted (\(report.foldRefusal ?? "no foldable producer"))"
             context.remark("'\(report.activation)' → \(report.layers.count) linear(s), α \(report.alpha), s in [\(report.factorMin), \(report.factorMax)]: \(what)")
+            if let clamped = report.clampedElements {
+                context.warning("group of '\(report.activation)': \(clamped) smoothed weight/norm element(s) beyond the model's float16/bfloat16 range were clamped to ±max")
+            }
         }
         for (name, reason) in skipped { context.remark("group of '\(name)' not smoothed: \(reason)") }
         if !skipped.isEmpty {

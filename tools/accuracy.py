@@ -97,7 +97,13 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(path))
+    if any(t.data_type == onnx.TensorProto.BFLOAT16 for t in model.graph.initializer):
+        # onnxruntime's CPU provider has no bfloat16 kernels: run the float32 form that
+        # rounds every bfloat16 result (tools/convert_float16.py widen_bfloat16_for_ort).
+        import convert_float16
+        model = convert_float16.widen_bfloat16_for_ort(model)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> float:
@@ -160,7 +166,7 @@ def evaluate_lm(candidate: Path, reference_logits: list[np.ndarray], eval_sets, 
     nll, count, kl_sum, agree, positions = 0.0, 0, 0.0, 0, 0
     for folder, ref in zip(eval_sets, reference_logits):
         ids = realmodels.read_test_data_set(folder)[0]["input_ids"]
-        logits = sess.run(["logits"], {"input_ids": ids})[0]
+        logits = sess.run(["logits"], {"input_ids": ids})[0].astype(np.float32)
         n, c = realmodels.next_token_nll(logits, ids)
         nll, count = nll + n, count + c
         lp, lq = log_softmax(ref), log_softmax(logits)
@@ -175,18 +181,21 @@ def evaluate_embedding(candidate: Path, reference: list[np.ndarray], eval_sets, 
     cosines = []
     for folder, ref in zip(eval_sets, reference):
         inputs = realmodels.read_test_data_set(folder)[0]
-        emb = sess.run(["sentence_embedding"], inputs)[0]
+        emb = sess.run(["sentence_embedding"], inputs)[0].astype(np.float64)
         for a, b in zip(emb.reshape(len(emb), -1), ref.reshape(len(ref), -1)):
             cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
     return {"cosine_mean": float(np.mean(cosines)), "cosine_min": float(np.min(cosines))}
 
 
 def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> list[dict]:
-    folder = REPO / "build" / "real" / name
+    folder = Path(args.root) / name
     model, calib = folder / "model.onnx", folder / "calib"
     eval_sets = realmodels.list_test_data_sets(folder / "eval")
     causal = name.startswith("smollm2")
-    ref_sess = session(model, args.threads)
+    # The metrics compare with the float32 model of the same name (--reference-root), so the
+    # rows of a float16 model include what float16 itself costs.
+    reference_model = Path(args.reference_root or args.root) / name.split("-")[0] / "model.onnx"
+    ref_sess = session(reference_model, args.threads)
     if causal:
         reference = [ref_sess.run(["logits"], realmodels.read_test_data_set(f)[0])[0] for f in eval_sets]
     else:
@@ -195,6 +204,10 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
     rows = []
     done = {r["config"]: r for r in previous.get(name, [])}
     for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder"):
+        if args.only and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
+            continue
+        if pipeline is None:
+            label = "model itself" if args.reference_root else label
         if label in done:
             rows.append(done[label])
             continue
@@ -250,7 +263,7 @@ def render(results: dict, args) -> str:
         if causal:
             lines += ["| configuration | perplexity | Δ vs fp32 | KL(fp32‖q) | top-1 agreement |",
                       "|---|---:|---:|---:|---:|"]
-            base = rows[0]["perplexity"]
+            base = rows[0]["perplexity"]  # the model itself
             for r in rows:
                 delta = "" if r["pipeline"] is None else f"{100 * (r['perplexity'] / base - 1):+.1f}%"
                 lines.append(f"| {r['config']} | {r['perplexity']:.2f} | {delta} | {r['kl']:.4f} | {100 * r['top1']:.1f}% |")
@@ -266,6 +279,57 @@ def render(results: dict, args) -> str:
     return "\n".join(lines)
 
 
+HALF_BEGIN, HALF_END = "<!-- half-precision rows: tools/accuracy.py --root build/fp16 -->", "<!-- end half-precision rows -->"
+
+
+def fp32_rows(doc: str) -> dict:
+    """{(model, configuration): [cells]} from the float32 tables already in docs/accuracy.md."""
+    rows, model = {}, None
+    for line in doc.splitlines():
+        if line.startswith("## "):
+            model = line[3:].strip()
+        elif line.startswith("| ") and model and not line.startswith("| configuration"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[(model, cells[0])] = cells[1:]
+    return rows
+
+
+def render_half(results: dict, doc: str) -> str:
+    """The float16/bfloat16 section: each row next to the same configuration's row of the
+    float32 model (metrics always against the float32 model's outputs)."""
+    base = fp32_rows(doc.split(HALF_BEGIN)[0])
+    lines = [HALF_BEGIN, "## float16 and bfloat16 models", "",
+             f"Generated by `python tools/accuracy.py --root build/fp16 --reference-root build/real` on "
+             f"{datetime.date.today().isoformat()}, onnxruntime {ort.__version__}: the real models converted by "
+             "`tools/convert_float16.py` (build/fp16/MODEL-fp16, MODEL-bf16; docs/real-models.md), calibrated and "
+             "evaluated on the same samples, every metric against the **float32** model's outputs (so the rows include "
+             "what float16/bfloat16 itself costs: the *model itself* row). bfloat16 files run in onnxruntime through "
+             "`widen_bfloat16_for_ort` (float32 arithmetic, every bfloat16 result rounded), as its CPU provider has "
+             "no bfloat16 kernels. *ratio* compares with the float32 model's row above: KL / KL (SmolLM2), "
+             "(1 − cosine) / (1 − cosine) (MiniLM).", ""]
+    for name, rows in results.items():
+        family = name.split("-")[0]
+        if family.startswith("smollm2"):
+            lines += [f"### {name}", "", "| configuration | perplexity | KL(fp32‖q) | top-1 agreement | float32 model's KL | ratio |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for r in rows:
+                ref = base.get((family, r["config"]))
+                ref_kl = float(ref[2]) if ref else None
+                ratio = f"{r['kl'] / ref_kl:.2f}" if ref_kl else ""
+                lines.append(f"| {r['config']} | {r['perplexity']:.2f} | {r['kl']:.4f} | {100 * r['top1']:.1f}% | "
+                             f"{ref[2] if ref else ''} | {ratio} |")
+        else:
+            lines += [f"### {name}", "", "| configuration | embedding cosine (mean) | worst sample | float32 model's cosine | ratio of 1 − cosine |",
+                      "|---|---:|---:|---:|---:|"]
+            for r in rows:
+                ref = base.get((family, r["config"]))
+                ref_cos = float(ref[0]) if ref else None
+                ratio = f"{(1 - r['cosine_mean']) / (1 - ref_cos):.2f}" if ref_cos is not None and ref_cos < 1 else ""
+                lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} | {ref[0] if ref else ''} | {ratio} |")
+        lines += [""]
+    return "\n".join(lines + [HALF_END])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="*", default=["smollm2", "minilm"])
@@ -278,6 +342,10 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "accuracy.md"))
     parser.add_argument("--json", help="also write the raw results here (updated after every row)")
     parser.add_argument("--resume", help="reuse the rows of an earlier --json file (same labels)")
+    parser.add_argument("--root", default=str(REPO / "build" / "real"), help="folder of the MODEL folders")
+    parser.add_argument("--reference-root", help="folder of the float32 models the metrics compare with "
+                        "(MODEL's name up to the first '-', e.g. smollm2 for smollm2-fp16); default --root")
+    parser.add_argument("--only", nargs="*", help="only these configuration labels ('fp32' = the model itself)")
     args = parser.parse_args()
     sqopt = Path(args.sqopt)
     if not sqopt.exists():
@@ -286,11 +354,20 @@ def main() -> int:
     previous = json.loads(Path(args.resume).read_text()) if args.resume else {}
     results = {}
     for name in args.models:
-        if not (REPO / "build" / "real" / name / "model.onnx").exists():
-            print(f"skipping {name}: build/real/{name}/model.onnx is missing", file=sys.stderr)
+        if not (Path(args.root) / name / "model.onnx").exists():
+            print(f"skipping {name}: {args.root}/{name}/model.onnx is missing", file=sys.stderr)
             continue
         results[name] = evaluate_model(name, args, sqopt, Path(args.work), {**previous, **results})
-    Path(args.out).write_text(render(results, args))
+    out = Path(args.out)
+    old = out.read_text() if out.exists() else ""
+    if args.reference_root:
+        # The half-precision section replaces its previous version; the float32 tables stay.
+        head = old.split(HALF_BEGIN)[0].rstrip("\n")
+        tail = old.split(HALF_END, 1)[1] if HALF_END in old else ""
+        out.write_text(head + "\n\n" + render_half(results, old) + tail.rstrip("\n") + "\n")
+    else:
+        section = old[old.index(HALF_BEGIN):old.index(HALF_END) + len(HALF_END)] if HALF_END in old else ""
+        out.write_text(render(results, args) + ("\n" + section + "\n" if section else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")

@@ -15,7 +15,11 @@ enum NPY {
         try NpyReader.read(path: path)
     }
 
+    /// NumPy has no bfloat16: such tensors are written widened to float32 (exact).
     static func write(_ tensor: Tensor, to path: String) throws {
+        if tensor.dtype == .bfloat16, let widened = tensor.floatElements() {
+            return try write(Tensor(shape: tensor.shape, values: widened), to: path)
+        }
         guard let code = typeCode(tensor.dtype) else {
             throw FormatError(path: path, reason: "cannot write \(tensor.dtype) as .npy")
         }

@@ -92,7 +92,7 @@ struct AlphaSearch {
 
     /// The weight as `[K, N]` row-major whatever its stored layout.
     static func kMajorWeight(_ layer: LinearLayer) -> [Float] {
-        let w = layer.weightTensor.elements(as: Float.self)
+        let w = layer.weightTensor.floatElements() ?? []
         guard layer.transposed else { return w }
         let (k, n) = (layer.inputChannels, layer.outputChannels)
         var out = [Float](repeating: 0, count: k * n)

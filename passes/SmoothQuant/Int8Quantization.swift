@@ -34,20 +34,37 @@ public enum Int8Quantization {
         return Int8(Swift.min(Swift.max(q, -127), 127))
     }
 
+    /// Smallest scale written into a graph of float type `dtype`: `minimumScale`, or for
+    /// float16 (whose range ends at 6e-8) its smallest subnormal 2⁻²⁴.
+    public static func minimumScale(for dtype: DType) -> Float {
+        dtype == .float16 ? Float(sign: .plus, exponent: -24, significand: 1) : minimumScale
+    }
+
+    /// `scale` as the graph will hold it in float type `dtype`: at least `minimumScale(for:)`,
+    /// rounded to the type (the identity for float32).
+    public static func representable(_ scale: Float, in dtype: DType) -> Float {
+        guard dtype == .float16 || dtype == .bfloat16 else { return scale }
+        let clamped = Swift.max(scale, minimumScale(for: dtype))
+        return Tensor.narrowing([clamped], shape: [], to: dtype).tensor.floatElements()?.first ?? clamped
+    }
+
     /// A linear layer's weight as int8 in its stored layout, with its scale: a scalar
     /// (`perChannel == false`) or one per output channel (shape `[N]`, along
     /// `layer.outputChannelAxis`).
-    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool) -> (values: Tensor, scale: Tensor) {
+    /// The scale is written in `scaleType` (default: the weight's float type).
+    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool, scaleType: DType? = nil) -> (values: Tensor, scale: Tensor) {
+        let scaleType = scaleType ?? layer.floatType
         let (k, n) = (layer.inputChannels, layer.outputChannels)
-        let scales: [Float]
+        let exact: [Float]
         if perChannel {
-            scales = layer.outputChannelAbsMax().map(weightScale)
+            exact = layer.outputChannelAbsMax().map(weightScale)
         } else {
             let absMax = layer.outputChannelAbsMax().max() ?? 0
-            scales = [weightScale(absMax: absMax)]
+            exact = [weightScale(absMax: absMax)]
         }
+        let scales = exact.map { representable($0, in: scaleType) }
         let values = Tensor.make(Int8.self, shape: layer.weightTensor.shape) { out in
-            layer.weightTensor.withElements(as: Float.self) { w in
+            layer.weightTensor.withFloatElements { w in
                 for i in 0..<k {
                     for j in 0..<n {
                         let idx = layer.transposed ? j * k + i : i * n + j
@@ -56,7 +73,9 @@ public enum Int8Quantization {
                 }
             }
         }
-        let scale = perChannel ? Tensor(shape: [n], values: scales) : Tensor(scalar: scales[0])
+        // The scale has the weight's float type (DequantizeLinear's x_scale type is its output
+        // type); the values above were quantized with the scales rounded to that type.
+        let scale = Tensor.narrowing(scales, shape: perChannel ? [n] : [], to: scaleType).tensor
         return (values, scale)
     }
 }

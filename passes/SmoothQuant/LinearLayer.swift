@@ -1,7 +1,8 @@
 import SQIR
 
 /// A linear layer: a `MatMul(x, W)` or `Gemm(x, W)` whose weight operand is a constant
-/// float32 matrix and whose activation operand is not constant.
+/// float matrix (float32, float16 or bfloat16) and whose activation operand is not constant.
+/// Weights of the half types are read widened to float32 and rewritten in their own type.
 ///
 /// The weight is viewed as `[K, N]` (input channel k, output channel n); a Gemm with
 /// `transB = 1` stores it as `[N, K]` and `transposed` is true. `K` is the channel axis the
@@ -18,6 +19,9 @@ public struct LinearLayer {
     public let inputChannels: Int
     public let outputChannels: Int
 
+    /// The weight's element type (float, float16 or bfloat16); scales and rewritten weights use it.
+    public var floatType: DType { weightTensor.dtype }
+
     /// Index of the weight's output-channel axis in its stored layout (for per-axis Q/DQ).
     public var outputChannelAxis: Int { transposed ? 0 : 1 }
 
@@ -26,7 +30,7 @@ public struct LinearLayer {
         let isMatMul = node.isOp("MatMul"), isGemm = node.isOp("Gemm")
         guard isMatMul || isGemm,
               let x = node.input(0), x.constant == nil,
-              let w = node.input(1), let t = w.constant, t.dtype == .float, t.rank == 2
+              let w = node.input(1), let t = w.constant, t.dtype.isSmoothableFloat, t.rank == 2
         else { return nil }
         if isGemm && (node.int("transA") ?? 0) != 0 { return nil }
         let transposed = isGemm && (node.int("transB") ?? 0) != 0
@@ -48,7 +52,7 @@ public struct LinearLayer {
     public func inputChannelAbsMax() -> [Float] {
         var out = [Float](repeating: 0, count: inputChannels)
         let (k, n) = (inputChannels, outputChannels)
-        weightTensor.withElements(as: Float.self) { w in
+        weightTensor.withFloatElements { w in
             for i in 0..<k {
                 var m: Float = 0
                 for j in 0..<n {
@@ -65,7 +69,7 @@ public struct LinearLayer {
     public func outputChannelAbsMax() -> [Float] {
         var out = [Float](repeating: 0, count: outputChannels)
         let (k, n) = (inputChannels, outputChannels)
-        weightTensor.withElements(as: Float.self) { w in
+        weightTensor.withFloatElements { w in
             for i in 0..<k {
                 for j in 0..<n {
                     let v = Swift.abs(transposed ? w[j * k + i] : w[i * n + j])
@@ -76,17 +80,24 @@ public struct LinearLayer {
         return out
     }
 
-    /// The weight with input channel k multiplied by `factors[k]`, in the stored layout.
+    /// The weight with input channel k multiplied by `factors[k]`, in the stored layout and
+    /// element type.
     public func weightScalingInputChannels(by factors: [Float]) -> Tensor {
+        weightScaled { i, _ in factors[i] }.tensor
+    }
+
+    /// The same, with the number of elements clamped to the float type's range (float16:
+    /// ±65504) instead of overflowing.
+    public func weightScalingInputChannelsCountingClamps(by factors: [Float]) -> (tensor: Tensor, clamped: Int) {
         weightScaled { i, _ in factors[i] }
     }
 
     /// The weight with element (input channel i, output channel j) multiplied by
-    /// `factor(i, j)`, in the stored layout.
-    private func weightScaled(_ factor: (Int, Int) -> Float) -> Tensor {
+    /// `factor(i, j)`, in the stored layout; computed in float32, written in `floatType`.
+    private func weightScaled(_ factor: (Int, Int) -> Float) -> (tensor: Tensor, clamped: Int) {
         let (k, n) = (inputChannels, outputChannels)
-        return Tensor.make(Float.self, shape: weightTensor.shape) { out in
-            weightTensor.withElements(as: Float.self) { w in
+        let scaled = Tensor.make(Float.self, shape: weightTensor.shape) { out in
+            weightTensor.withFloatElements { w in
                 for i in 0..<k {
                     for j in 0..<n {
                         let idx = transposed ? j * k + i : i * n + j
@@ -95,12 +106,20 @@ public struct LinearLayer {
                 }
             }
         }
+        guard floatType != .float else { return (scaled, 0) }
+        return Tensor.narrowing(scaled.elements(as: Float.self), shape: weightTensor.shape, to: floatType)
     }
 }
 
 extension LinearLayer {
-    /// The weight with output channel n multiplied by `factors[n]`, in the stored layout.
+    /// The weight with output channel n multiplied by `factors[n]`, in the stored layout and
+    /// element type.
     public func weightScalingOutputChannels(by factors: [Float]) -> Tensor {
+        weightScaled { _, j in factors[j] }.tensor
+    }
+
+    /// The same, with the number of clamped elements.
+    public func weightScalingOutputChannelsCountingClamps(by factors: [Float]) -> (tensor: Tensor, clamped: Int) {
         weightScaled { _, j in factors[j] }
     }
 }

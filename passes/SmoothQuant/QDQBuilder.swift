@@ -68,19 +68,26 @@ final class QDQBuilder {
     private var zeroPoint: Value { constant("sq_int8_zero_point") { Tensor(scalar: Int8(0)) } }
     /// uint8 zero point of the onnxruntime target's activations (`Int8Quantization.uint8Offset`).
     private var uint8ZeroPoint: Value { constant("sq_uint8_zero_point") { Tensor(scalar: UInt8(Int8Quantization.uint8Offset)) } }
-    private var unitScale: Value { constant("sq_unit_scale") { Tensor(scalar: Float(1)) } }
-    private var maxInt8: Value { constant("sq_127") { Tensor(scalar: Float(127)) } }
-    private var minimumScale: Value { constant("sq_min_scale") { Tensor(scalar: Int8Quantization.minimumScale) } }
+    private func unitScale(_ type: DType) -> Value { floatConstant("sq_unit_scale", 1, type) }
+    /// 127 and the smallest scale, in the activation's float type (float32, float16, bfloat16).
+    private func maxInt8(_ type: DType) -> Value { floatConstant("sq_127", 127, type) }
+    private func minimumScale(_ type: DType) -> Value {
+        floatConstant("sq_min_scale", Int8Quantization.minimumScale(for: type), type)
+    }
+    private func floatConstant(_ key: String, _ value: Float, _ type: DType) -> Value {
+        constant(type == .float ? key : key + "_" + type.shortName) { Tensor.floatScalar(value, type) }
+    }
     private func axes(_ axis: Int) -> Value {
         constant("sq_axes_\(axis < 0 ? "m\(-axis)" : String(axis))") { Tensor(shape: [1], values: [Int64(axis)]) }
     }
 
     /// `DequantizeLinear(int8 W, Δ, 0)` for a linear layer's weight; returns the float output.
     /// Call in node order: a weight shared with an earlier linear reuses its DequantizeLinear.
-    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool) -> Value {
+    /// `floatType`: the scale's and the output's type (default: the weight's).
+    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool, floatType: DType? = nil) -> Value {
         let key = WeightKey(weight: ObjectIdentifier(layer.weight), perChannel: perChannel)
         if let existing = weights[key] { return existing }
-        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel)
+        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel, scaleType: floatType)
         let base = layer.weight.name
         let q = graph.addInitializer(values, name: base + "_quantized")
         let s = graph.addInitializer(scale, name: base + "_scale")
@@ -95,29 +102,29 @@ final class QDQBuilder {
         let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
                                 inputs: [q, s, zp], attributes: attributes, before: layer.node)
         guard let out = dq.output(0) else { return layer.weight }
-        out.type = TensorType(.float, shape: layer.weightTensor.shape)
+        out.type = TensorType(floatType ?? layer.floatType, shape: layer.weightTensor.shape)
         weights[key] = out
         return out
     }
 
     /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ
     /// output, and for the onnxruntime target's dynamic scales the scale the consumer's
-    /// product must be multiplied by.
-    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> QuantizedOperand {
-        if target == .onnxruntime { return uint8QuantizeDequantize(x, mode: mode, before: anchor) }
-        let base = x.name
+    /// product must be multiplied by. `floatType` is x's element type: scales and constants
+    /// are written in it.
+    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType = .float, before anchor: Node) -> QuantizedOperand {
+        if target == .onnxruntime { return uint8QuantizeDequantize(x, mode: mode, floatType: floatType, before: anchor) }
         let scale: Value
         var attributes: [Attribute] = []
         var qInputs: [Value?]
         switch mode {
         case .staticPerTensor(let value):
-            scale = graph.addInitializer(Tensor(scalar: value), name: base + "_scale")
+            scale = staticScale(x, value, floatType)
             qInputs = [x, scale, zeroPoint]
         case .dynamicPerTensor:
-            scale = dynamicScale(x, reduceAxis: nil, before: anchor)
+            scale = dynamicScale(x, reduceAxis: nil, floatType, before: anchor)
             qInputs = [x, scale, zeroPoint]
         case .dynamicBlocked(let axis, let blockSize):
-            scale = dynamicScale(x, reduceAxis: axis, before: anchor)
+            scale = dynamicScale(x, reduceAxis: axis, floatType, before: anchor)
             attributes = [Attribute("axis", .int(axis)), Attribute("block_size", .int(blockSize))]
             qInputs = [x, scale]
         }
@@ -127,22 +134,27 @@ final class QDQBuilder {
                                 postScale: nil)
     }
 
+    private func staticScale(_ x: Value, _ value: Float, _ floatType: DType) -> Value {
+        let representable = Int8Quantization.representable(value, in: floatType)
+        return graph.addInitializer(Tensor.floatScalar(representable, floatType), name: x.name + "_scale")
+    }
+
     /// The onnxruntime target: `Q(x, Δ, 128) → DQ` for a static Δ; for a dynamic one,
     /// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)` (x / Δ / 1 is x / Δ exactly, so the codes are
     /// those of `Q(x, Δ)`), with Δ returned as the post-scale.
-    private func uint8QuantizeDequantize(_ x: Value, mode: ActivationQuantMode, before anchor: Node) -> QuantizedOperand {
+    private func uint8QuantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType, before anchor: Node) -> QuantizedOperand {
         switch mode {
         case .staticPerTensor(let value):
-            let scale = graph.addInitializer(Tensor(scalar: value), name: x.name + "_scale")
+            let scale = staticScale(x, value, floatType)
             return QuantizedOperand(value: pair(x, scale: scale, zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor), postScale: nil)
         case .dynamicPerTensor, .dynamicBlocked:
             var reduceAxis: Int?
             if case .dynamicBlocked(let axis, _) = mode { reduceAxis = axis }
-            let scale = dynamicScale(x, reduceAxis: reduceAxis, before: anchor)
+            let scale = dynamicScale(x, reduceAxis: reduceAxis, floatType, before: anchor)
             let divided = graph.makeNode("Div", name: x.name + "/scale/Apply", inputs: [x, scale], before: anchor)
             guard let scaled = divided.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
             scaled.type = x.type
-            let dq = pair(scaled, scale: unitScale, zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor, name: x.name)
+            let dq = pair(scaled, scale: unitScale(floatType), zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor, name: x.name)
             return QuantizedOperand(value: dq, postScale: scale)
         }
     }
@@ -179,7 +191,8 @@ final class QDQBuilder {
             node.removeInput(2)
             node.attributes.removeAll { $0.name == "beta" }
             if beta != 1 {
-                let betaValue = graph.addInitializer(Tensor(scalar: beta), name: node.name + "_beta")
+                let betaValue = graph.addInitializer(Tensor.floatScalar(beta, c.type?.dtype ?? c.constant?.dtype ?? .float),
+                                                     name: node.name + "_beta")
                 let scaledBias = graph.makeNode("Mul", name: node.name + "/bias/Beta", inputs: [c, betaValue], before: node)
                 bias = scaledBias.output(0)
             }
@@ -198,7 +211,7 @@ final class QDQBuilder {
     }
 
     /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)`.
-    private func dynamicScale(_ x: Value, reduceAxis: Int?, before anchor: Node) -> Value {
+    private func dynamicScale(_ x: Value, reduceAxis: Int?, _ floatType: DType, before anchor: Node) -> Value {
         let base = x.name
         let abs = graph.makeNode("Abs", name: base + "/scale/Abs", inputs: [x], before: anchor)
         var reduceInputs: [Value?] = [abs.output(0)]
@@ -206,9 +219,9 @@ final class QDQBuilder {
         let reduce = graph.makeNode("ReduceMax", name: base + "/scale/ReduceMax", inputs: reduceInputs,
                                     attributes: [Attribute("keepdims", .int(reduceAxis == nil ? 0 : 1))],
                                     before: anchor)
-        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8], before: anchor)
-        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale], before: anchor)
-        if reduceAxis == nil { clamp.output(0)?.type = TensorType(.float, shape: []) }
+        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8(floatType)], before: anchor)
+        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale(floatType)], before: anchor)
+        if reduceAxis == nil { clamp.output(0)?.type = TensorType(floatType, shape: []) }
         return clamp.output(0) ?? x
     }
 }

@@ -98,6 +98,15 @@ public enum SmoothGroupFinder {
         for use in x.uses where !(use.index == 0 && groupNodes.contains(ObjectIdentifier(use.node))) {
             return (nil, "'\(x.name)' also feeds \(IRError.describe(use.node))")
         }
+        var x = x
+        if let wide = castSource(x) {
+            // A mixed-precision graph: float32 norm → Cast(float16) → linears. Cast is
+            // elementwise, so 1/s folds into the norm when the Cast is its only reader.
+            guard wide.uses.count == 1, wide.producer?.graph?.outputs.contains(where: { $0 === wide }) != true else {
+                return (nil, "'\(wide.name)' (cast to '\(x.name)') has other readers")
+            }
+            x = wide
+        }
         guard let producer = x.producer else { return (nil, "'\(x.name)' is a graph input") }
         if let target = affineTarget(producer, output: x, channels: channels) { return (target, nil) }
         return (nil, "\(IRError.describe(producer)) cannot absorb a per-channel scale")
@@ -141,7 +150,7 @@ public enum SmoothGroupFinder {
     /// X comes out of a normalization: an explicit norm op, a per-channel `Mul(γ)`, or a
     /// per-channel `Add(Mul(·, γ), β)` (a decomposed norm's tail).
     public static func isNormOutput(_ x: Value, channels: Int) -> Bool {
-        guard let producer = x.producer else { return false }
+        guard let producer = (castSource(x) ?? x).producer else { return false }
         if producer.isOp("LayerNormalization") || isRMSNorm(producer)
             || producer.opType == "SkipLayerNormalization" || producer.opType == "SkipSimplifiedLayerNormalization" {
             return true
@@ -153,6 +162,22 @@ public enum SmoothGroupFinder {
             }
         }
         return false
+    }
+
+    /// The input of a float-to-float `Cast` producing `x` (float32 ↔ float16/bfloat16, as
+    /// mixed-precision exporters put around norms); nil when `x` is not such a Cast's output.
+    static func castSource(_ x: Value) -> Value? {
+        guard let cast = x.producer, cast.isOp("Cast"), let input = cast.input(0), input.constant == nil,
+              let to = cast.int("to").flatMap({ DType(rawValue: Int32($0)) }), to.isSmoothableFloat,
+              let from = input.type?.dtype ?? input.producer.flatMap(producedFloatType), from.isSmoothableFloat
+        else { return nil }
+        return input
+    }
+
+    /// Norm ops produce their input's float type; used when a value has no declared type.
+    private static func producedFloatType(_ node: Node) -> DType? {
+        guard node.isOp("LayerNormalization") || isRMSNorm(node) || node.isOp("Mul") || node.isOp("Add") else { return nil }
+        return node.inputs.lazy.compactMap { $0?.type?.dtype ?? $0?.constant?.dtype }.first { $0.isSmoothableFloat }
     }
 
     static func isRMSNorm(_ node: Node) -> Bool {
@@ -177,10 +202,10 @@ public enum SmoothGroupFinder {
         return nil
     }
 
-    /// A float32 constant with exactly `channels` elements laid out along the last axis
+    /// A float (float32, float16, bfloat16) constant with exactly `channels` elements laid out along the last axis
     /// (`[C]`, `[1, C]`, `[1, 1, C]`, ...), so it broadcasts per channel.
     static func perChannelConstant(_ v: Value?, _ channels: Int) -> Bool {
-        guard let t = v?.constant, t.dtype == .float, t.count == channels, let last = t.shape.last else { return false }
+        guard let t = v?.constant, t.dtype.isSmoothableFloat, t.count == channels, let last = t.shape.last else { return false }
         return last == channels
     }
 }

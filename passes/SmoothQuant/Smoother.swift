@@ -19,6 +19,9 @@ public struct SmoothGroupReport: Codable, Sendable, Equatable {
     /// Smallest and largest factor s_j.
     public var factorMin: Float
     public var factorMax: Float
+    /// float16/bfloat16 models: elements of the rewritten weights, norm parameters or `1/s`
+    /// that were beyond the type's range and clamped to ±max (nil when none).
+    public var clampedElements: Int?
 
     public var folded: Bool { foldedInto != nil }
 }
@@ -87,19 +90,25 @@ public struct Smoother {
             channelAbsMaxBefore: stats.channelAbsMax, channelAbsMaxAfter: smoothed.channelAbsMax,
             factorMin: s.min() ?? 1, factorMax: s.max() ?? 1)
 
+        var clamped = 0
         for layer in group.layers {
-            let w = graph.addInitializer(layer.weightScalingInputChannels(by: s), name: layer.weight.name + "_smoothed")
+            let (scaled, over) = layer.weightScalingInputChannelsCountingClamps(by: s)
+            clamped += over
+            let w = graph.addInitializer(scaled, name: layer.weight.name + "_smoothed")
             layer.node.setInput(1, w)
         }
         graph.dropReplacedInitializers(group.layers.map(\.weight))
 
         if let target = group.foldTarget {
-            try fold(target, dividingBy: s, in: graph)
+            clamped += try fold(target, dividingBy: s, in: graph)
             statistics[x.name] = smoothed
             report.foldedInto = target.node.name
         } else {
-            let inverse = s.map { 1 / $0 }
-            let scale = graph.addInitializer(Tensor(shape: [s.count], values: inverse), name: x.name + "_smooth_scale")
+            // Mul's operands share one type: 1/s in the group's float type (the weights' type).
+            let floatType = group.layers.first?.floatType ?? .float
+            let (inverse, over) = Tensor.narrowing(s.map { 1 / $0 }, shape: [s.count], to: floatType)
+            clamped += over
+            let scale = graph.addInitializer(inverse, name: x.name + "_smooth_scale")
             let anchor = firstNode(of: group.layers.map(\.node), in: graph)
             let mul = graph.makeNode("Mul", name: x.name + "_smooth", inputs: [x, scale], before: anchor)
             guard let y = mul.output(0) else { throw IRError(node: mul, reason: "Mul has no output") }
@@ -109,46 +118,47 @@ public struct Smoother {
             report.mulNode = mul.name
             report.foldRefusal = group.foldRefusal
         }
+        report.clampedElements = clamped > 0 ? clamped : nil
         return report
     }
 
-    private func fold(_ target: FoldTarget, dividingBy s: [Float], in graph: Graph) throws {
+    /// Returns the number of elements clamped to a half type's range.
+    private func fold(_ target: FoldTarget, dividingBy s: [Float], in graph: Graph) throws -> Int {
         switch target {
         case .layerNorm(let node):
-            try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
-            if node.input(2) != nil { try replaceConstant(of: node, at: 2, dividingBy: s, in: graph) }
+            let gamma = try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+            return gamma + (node.input(2) != nil ? try replaceConstant(of: node, at: 2, dividingBy: s, in: graph) : 0)
         case .rmsNorm(let node):
-            try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+            return try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
         case .scale(let mul, let gammaIndex):
-            try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
+            return try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
         case .scaleShift(let mul, let gammaIndex, let add, let betaIndex):
-            try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
-            try replaceConstant(of: add, at: betaIndex, dividingBy: s, in: graph)
+            return try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
+                + replaceConstant(of: add, at: betaIndex, dividingBy: s, in: graph)
         case .linearOutput(_, let node):
             // Read the weight now: an earlier group may already have scaled its rows.
             guard let linear = LinearLayer(node), linear.outputChannels == s.count else {
                 throw IRError(node: node, reason: "expected a linear layer with \(s.count) output channels")
             }
             let old = linear.weight
-            node.setInput(1, graph.addInitializer(linear.weightScalingOutputChannels(by: s.map { 1 / $0 }),
-                                                  name: old.name + "_smoothed"))
+            let (scaled, clamped) = linear.weightScalingOutputChannelsCountingClamps(by: s.map { 1 / $0 })
+            node.setInput(1, graph.addInitializer(scaled, name: old.name + "_smoothed"))
             graph.dropReplacedInitializers([old])
+            return clamped
         }
     }
 
     /// Points operand `index` of `node` at a new initializer holding the old constant / s
-    /// (element i is channel i: the constant has exactly one element per channel).
-    private func replaceConstant(of node: Node, at index: Int, dividingBy s: [Float], in graph: Graph) throws {
-        guard let v = node.input(index), let t = v.constant, t.dtype == .float, t.count == s.count else {
+    /// (element i is channel i: the constant has exactly one element per channel), in the
+    /// constant's own float type; returns how many elements were clamped to that type's range.
+    private func replaceConstant(of node: Node, at index: Int, dividingBy s: [Float], in graph: Graph) throws -> Int {
+        guard let v = node.input(index), let t = v.constant, let values = t.floatElements(), t.count == s.count else {
             throw IRError(node: node, reason: "operand \(index) is not a per-channel float constant of \(s.count) elements")
         }
-        let scaled = Tensor.make(Float.self, shape: t.shape) { out in
-            t.withElements(as: Float.self) { src in
-                for i in 0..<s.count { out[i] = src[i] / s[i] }
-            }
-        }
+        let (scaled, clamped) = Tensor.narrowing((0..<s.count).map { values[$0] / s[$0] }, shape: t.shape, to: t.dtype)
         node.setInput(index, graph.addInitializer(scaled, name: v.name + "_smoothed"))
         graph.dropReplacedInitializers([v])
+        return clamped
     }
 
     private func firstNode(of candidates: [Node], in graph: Graph) -> Node? {

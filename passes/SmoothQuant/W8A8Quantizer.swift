@@ -103,24 +103,30 @@ public struct W8A8Quantizer {
             }
         }
 
-        var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode)] = []
+        var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode, floatType: DType)] = []
+        var operandTypes: [ObjectIdentifier: DType] = [:]
         for layer in linears {
             let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node)
-            operands.append((layer.node, 0, layer.activation, mode))
+            // MatMul/Gemm operands share one type: the activation's is the weight's.
+            operands.append((layer.node, 0, layer.activation, mode, layer.floatType))
         }
         for node in bmms {
             guard let a = node.input(0), let b = node.input(1) else { continue }
             let contracted = Self.knownDim(a, fromEnd: 1, statistics) ?? Self.knownDim(b, fromEnd: 2, statistics)
-            operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node)))
-            operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node)))
+            let type = Self.floatType(of: a) ?? Self.floatType(of: b) ?? .float
+            operandTypes[ObjectIdentifier(node)] = type
+            operands.append((node, 0, a, try mode(for: a, role: .rows(contracted: contracted), statistics, node), type))
+            operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node), type))
         }
 
         // Mutate.
         let builder = QDQBuilder(graph: graph, target: options.target)
         let perChannel = options.weights == .perChannel
         for layer in linears {
-            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel))
+            let scaleType: DType? = Float32Islands.needed(for: layer.floatType) ? .float : nil
+            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel, floatType: scaleType))
         }
+        var islands = Float32Islands(graph: graph)
         graph.dropReplacedInitializers(linears.map(\.weight))
         var shared: [SharedKey: QuantizedOperand] = [:]
         let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
@@ -138,13 +144,24 @@ public struct W8A8Quantizer {
             if let existing = shared[key] {
                 operand = existing
             } else {
-                operand = builder.quantizeDequantize(op.value, mode: op.mode, before: firstConsumer[key] ?? op.node)
+                let anchor = firstConsumer[key] ?? op.node
+                if Float32Islands.needed(for: op.floatType) {
+                    operand = builder.quantizeDequantize(islands.widened(op.value, before: anchor), mode: op.mode,
+                                                         floatType: .float, before: anchor)
+                } else {
+                    operand = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType, before: anchor)
+                }
                 shared[key] = operand
                 report.activationQDQ += 1
             }
             op.node.setInput(op.index, operand.value)
             if let scale = operand.postScale { postScales.append((op.node, scale)) }
         }
+        for (node, type) in linears.map({ ($0.node, $0.floatType) }) + bmms.map({ ($0, operandTypes[ObjectIdentifier($0)] ?? .float) })
+        where Float32Islands.needed(for: type) {
+            islands.close(node, narrowingTo: type)
+        }
+        // After the islands: the Mul by Δ goes between the product and the island's Cast.
         for (node, scale) in postScales {
             builder.scaleOutput(of: node, by: scale)
         }
@@ -181,6 +198,29 @@ public struct W8A8Quantizer {
             default: return .dynamicPerTensor
             }
         }
+    }
+
+    /// The float element type of a computed value: its declared type, else the first float
+    /// type found walking up through producers' inputs (a few steps: attention operands come out
+    /// of Reshape/Transpose/Mul chains from a linear). nil when nothing says.
+    static func floatType(of value: Value) -> DType? {
+        var frontier = [value]
+        var seen = Set<ObjectIdentifier>()
+        while !frontier.isEmpty, seen.count < 64 {
+            let v = frontier.removeFirst()
+            guard seen.insert(ObjectIdentifier(v)).inserted else { continue }
+            if let t = v.type?.dtype ?? v.constant?.dtype {
+                if t.isSmoothableFloat { return t }
+                continue
+            }
+            guard let producer = v.producer else { continue }
+            if producer.isOp("Cast") {
+                if let to = producer.int("to").flatMap({ DType(rawValue: Int32($0)) }), to.isSmoothableFloat { return to }
+                continue
+            }
+            frontier += producer.inputs.compactMap { $0 }
+        }
+        return nil
     }
 
     /// A dim of `v` counted from the end (1 = last) when it is static: from the value's type,

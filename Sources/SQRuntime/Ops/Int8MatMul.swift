@@ -76,7 +76,13 @@ struct Int8LinearKernel: OpKernel {
     /// The same product followed by `+ bias` (N values) in the epilogue.
     func addingBias(_ bias: [Float]) -> Int8LinearKernel { Int8LinearKernel(self, bias: bias) }
 
+    /// float16/bfloat16 activations and scales are converted at the boundary: widened to
+    /// float32 (exact), the int8 path as for float32, the result rounded once to x's type.
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
+        try computingHalfInFloat(inputs, pool) { try runFloat($0, pool) }
+    }
+
+    private func runFloat(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let x = try required(inputs, 0)
         let scale: Tensor
         var dynamicScales: [Float]?
@@ -168,7 +174,12 @@ struct Int8BatchedMatMulKernel: OpKernel {
     var aDynamic: DynamicScale? = nil
     var bDynamic: DynamicScale? = nil
 
+    /// float16/bfloat16 operands and scales: widened at the boundary, result rounded to their type.
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
+        try computingHalfInFloat(inputs, pool) { try runFloat($0, pool) }
+    }
+
+    private func runFloat(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let xa = try required(inputs, 0), xb = try required(inputs, 2)
         let sa = aDynamic == nil ? try required(inputs, 1, "scale of A") : nil
         let sb = bDynamic == nil ? try required(inputs, 3, "scale of B") : nil

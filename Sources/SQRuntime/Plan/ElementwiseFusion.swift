@@ -111,14 +111,18 @@ struct ElementwiseFusion {
     }
 }
 
-/// A fused activation (GELU, SiLU) over a float32 tensor. Other float types (the SiLU
-/// pattern is type-generic) run the op's definition through the ordinary kernels.
+/// A fused activation (GELU, SiLU) over a float32 tensor; float16/bfloat16 are widened, run
+/// in float32 and rounded once. Other float types (the SiLU pattern is type-generic) run the
+/// op's definition through the ordinary kernels.
 struct FusedActivationKernel: OpKernel {
     let op: sq_vmath_op
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let x = try required(inputs, 0)
         if x.dtype == .float { return [try vectorMath(op, x, pool)] }
+        if x.dtype.isHalfPrecision {
+            return try computingHalfInFloat([x], pool) { widened in [try vectorMath(op, try required(widened, 0), pool)] }
+        }
         switch op {
         case SQ_VM_SILU:
             let s = try required(UnaryKernel(op: .sigmoid).run([x], pool), 0)
@@ -131,11 +135,16 @@ struct FusedActivationKernel: OpKernel {
 
 /// Softmax(x / divisor + mask) over the last axis: one pass per row (`sq_softmax_row_scaled_f32`)
 /// when x is float32 and the mask (float32) broadcasts to x with its last dim equal to x's;
-/// otherwise the Div, Add and Softmax kernels one after the other.
+/// otherwise the Div, Add and Softmax kernels one after the other. float16/bfloat16 operands
+/// are widened and the result rounded once.
 struct ScaledSoftmaxKernel: OpKernel {
     let divisor: Float
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
+        try computingHalfInFloat(inputs, pool) { try runWidened($0, pool) }
+    }
+
+    private func runWidened(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let x = try required(inputs, 0), mask = try required(inputs, 1, "mask")
         guard x.dtype == .float, mask.dtype == .float, x.rank >= 1, mask.rank <= x.rank, let n = x.shape.last, n > 0,
               (mask.shape.last ?? 1) == n, (try? broadcastShape([x.shape, mask.shape])) == x.shape else {

@@ -166,7 +166,7 @@ struct Int8Lowering {
             guard let product = mul.input(side), let scale = mul.input(1 - side), let matmul = product.producer,
                   matmul.isOp("MatMul"), product.uses.count == 1, !graphOutputs.contains(ObjectIdentifier(product)),
                   let a = matmul.input(0), let b = matmul.input(1), let x = activation(a),
-                  let unit = constantTensor(x.scale), unit.dtype == .float, unit.count == 1, unit.elements(as: Float.self)[0] == 1,
+                  (try? constantTensor(x.scale)?.numericValues()) == [1],
                   x.parameters.blockSize == 0, let div = x.input.producer, div.isOp("Div"), div.input(1) === scale,
                   let input = div.input(0), let w = weight(b, outputAxis: 1) else { continue }
             let k = w.tensor.shape[0]
@@ -280,7 +280,8 @@ struct Int8Lowering {
     private static func weight(_ value: Value, outputAxis: Int) -> (tensor: Tensor, scales: [Float], dq: Node)? {
         guard let dq = value.producer, dq.isOp("DequantizeLinear"), (dq.int("block_size") ?? 0) == 0,
               let wValue = dq.input(0), let w = constantTensor(wValue), w.dtype == .int8, w.rank == 2,
-              let sValue = dq.input(1), let s = constantTensor(sValue), s.dtype == .float else { return nil }
+              let sValue = dq.input(1), let s = constantTensor(sValue), s.dtype == .float || s.dtype.isHalfPrecision,
+              let scales = try? s.numericValues().map(Float.init) else { return nil }  // half scales widen exactly
         if let zp = dq.input(2) {
             guard let t = constantTensor(zp), t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
         }
@@ -288,7 +289,7 @@ struct Int8Lowering {
             let axis = dq.int("axis") ?? 1
             guard s.rank == 1, axis == outputAxis || axis == outputAxis - 2, s.count == w.shape[outputAxis] else { return nil }
         }
-        return (w, s.elements(as: Float.self), dq)
+        return (w, scales, dq)
     }
 
     /// Constant data of an initializer or a Constant node's output.
