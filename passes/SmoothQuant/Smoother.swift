@@ -119,6 +119,11 @@ public struct Smoother {
             if node.input(2) != nil { try replaceConstant(of: node, at: 2, dividingBy: s, in: graph) }
         case .rmsNorm(let node):
             try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+        case .skipNorm(let node):
+            try replaceConstant(of: node, at: 2, dividingBy: s, in: graph)
+            if node.opType == "SkipLayerNormalization" && node.input(3) != nil {
+                try replaceConstant(of: node, at: 3, dividingBy: s, in: graph)
+            }
         case .scale(let mul, let gammaIndex):
             try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
         case .scaleShift(let mul, let gammaIndex, let add, let betaIndex):
