@@ -54,6 +54,45 @@ def case(out: Path, name: str, op: str, domain: str, inputs: dict[str, np.ndarra
     print(f"{name}: {op} -> {[np.asarray(r).shape for r in results]}")
 
 
+def case_with_weights(out: Path, name: str, node, inputs: dict[str, np.ndarray],
+                      weights: dict[str, np.ndarray]) -> None:
+    """One node whose constant operands are initializers (MatMulNBits)."""
+    graph = helper.make_graph(
+        [node], name,
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v.shape)) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)],
+                              ir_version=8)
+    folder = out / name
+    (folder / "test_data_set_0").mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    (result,) = session.run(None, inputs)
+    for i, (k, v) in enumerate(inputs.items()):
+        (folder / "test_data_set_0" / f"input_{i}.pb").write_bytes(numpy_helper.from_array(v, k).SerializeToString())
+    (folder / "test_data_set_0" / "output_0.pb").write_bytes(
+        numpy_helper.from_array(result, node.output[0]).SerializeToString())
+    print(f"{name}: MatMulNBits -> {result.shape}")
+
+
+def matmul_nbits(out: Path, name: str, k: int, n: int, block: int, zero_points: bool, bias: bool) -> None:
+    blocks = (k + block - 1) // block
+    b = rng.integers(0, 256, size=(n, blocks, block // 2), dtype=np.uint8)
+    weights = {"B": b, "scales": (rng.random(n * blocks) * 0.1 + 0.01).astype(np.float32)}
+    names = ["A", "B", "scales", "zero_points" if zero_points else "", "", "bias" if bias else ""]
+    if zero_points:
+        weights["zero_points"] = rng.integers(0, 256, size=(n * ((blocks * 4 + 7) // 8),), dtype=np.uint8)
+    if bias:
+        weights["bias"] = rand(n)
+    while names[-1] == "":
+        names.pop()
+    node = helper.make_node("MatMulNBits", names, ["y"], domain=MS, K=k, N=n, bits=4, block_size=block)
+    case_with_weights(out, name, node, {"A": rand(2, 3, k)}, weights)
+
+
 def rope_caches(positions: int, half: int) -> tuple[np.ndarray, np.ndarray]:
     inv = 1.0 / (10000 ** (np.arange(half, dtype=np.float64) / half))
     angles = np.outer(np.arange(positions), inv)
@@ -100,6 +139,8 @@ def main() -> int:
     case(out, "rotary_embedding_onnx23", "RotaryEmbedding", "",
          {"X": rand(2, 2, 5, 8), "cos_cache": cos, "sin_cache": sin, "position_ids": positions},
          ["y"], opset=23)
+    matmul_nbits(out, "matmul_nbits", 64, 8, 32, zero_points=False, bias=False)
+    matmul_nbits(out, "matmul_nbits_zero_points_bias", 48, 5, 16, zero_points=True, bias=True)
     return 0
 
 

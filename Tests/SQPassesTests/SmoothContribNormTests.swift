@@ -103,3 +103,25 @@ private func closeEnough(_ a: [String: Tensor], _ b: [String: Tensor]) -> Bool {
         #expect(SmoothGroupFinder.groups(in: b.graph, includeHeads: true).isEmpty)
     }
 }
+
+/// `com.microsoft::MatMulNBits` (a 4-bit weight-only linear) is never a linear layer to smooth
+/// or quantize; a norm that also feeds one cannot take the fold (its weight cannot absorb s).
+@Suite struct MatMulNBitsIsLeftAloneTests {
+    @Test func notALinearAndBlocksTheFold() throws {
+        let b = SQTestGraph()
+        let x = b.input("x", [.symbolic("t"), .known(32)])
+        let norm = b.op("SimplifiedLayerNormalization", "norm", [x, b.randomConstant("gamma", shape: [32], seed: 1)])
+        let nbits = b.graph.makeNode("MatMulNBits", domain: "com.microsoft", name: "q_proj_4bit",
+                                     inputs: [norm, b.graph.addInitializer(Tensor(shape: [8, 1, 16], values: [UInt8](repeating: 0x88, count: 128)), name: "B"),
+                                              b.constant("scales", shape: [8], [Float](repeating: 0.1, count: 8))],
+                                     attributes: [Attribute("K", .int(32)), Attribute("N", .int(8)), Attribute("bits", .int(4)),
+                                                  Attribute("block_size", .int(32))])
+        b.output(b.op("Relu", "r1", [nbits.output(0)]))
+        b.output(b.op("Relu", "r2", [b.op("MatMul", "k_proj", [norm, b.randomConstant("wk", shape: [32, 8], seed: 2)])]))
+        #expect(LinearLayer(nbits) == nil)
+        let groups = SmoothGroupFinder.groups(in: b.graph)
+        #expect(groups.count == 1 && groups[0].layers.map(\.node.name) == ["k_proj"])
+        #expect(groups[0].foldTarget == nil)
+        #expect(groups[0].foldRefusal?.contains("q_proj_4bit") == true)
+    }
+}

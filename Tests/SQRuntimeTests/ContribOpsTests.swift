@@ -20,6 +20,7 @@ import Testing
         "fast_gelu", "fast_gelu_no_bias", "bias_gelu",
         "rotary_embedding_3d", "rotary_embedding_4d_interleaved", "rotary_embedding_offset",
         "rotary_embedding_partial", "rotary_embedding_onnx23",
+        "matmul_nbits", "matmul_nbits_zero_points_bias",
     ]
 
     @Test func againstOnnxruntime() throws {

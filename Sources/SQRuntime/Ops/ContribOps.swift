@@ -166,3 +166,75 @@ struct RotaryEmbeddingKernel: OpKernel {
         }
     }
 }
+
+/// `MatMulNBits(A, B, scales, zero_points?, g_idx?, bias?)`: A[..., K] times a block-quantized
+/// weight, `bits` (2...8) per element packed low bits first, `block_size` elements of one
+/// column n per block b sharing `scales[n, b]` and a zero point (default 2^(bits−1); packed
+/// uint8 like B, or float). The weight is dequantized to float32 and packed once at plan
+/// time; sqopt runs the op but never quantizes or rewrites it.
+struct MatMulNBitsKernel: OpKernel {
+    let packed: PackedFloat32Weights
+    var preparedInputs: Set<Int> { [1, 2, 3] }
+
+    static func make(_ node: NodeLowering) throws -> any OpKernel {
+        let k = try node.int("K", default: 0), n = try node.int("N", default: 0)
+        let bits = try node.int("bits", default: 4), blockSize = try node.int("block_size", default: 0)
+        guard k > 0, n > 0, (2...8).contains(bits), blockSize >= 16, blockSize & (blockSize - 1) == 0 else {
+            throw OpError("MatMulNBits needs K, N > 0, bits in 2...8 and block_size a power of 2 >= 16 (K \(k), N \(n), bits \(bits), block_size \(blockSize))")
+        }
+        if node.hasInput(4) { throw OpError("MatMulNBits with g_idx is not supported") }
+        guard let b = node.constantInput(1), b.dtype == .uint8, let scales = node.constantInput(2) else {
+            throw OpError("MatMulNBits needs constant uint8 B and constant scales")
+        }
+        let blocks = (k + blockSize - 1) / blockSize, blobBytes = blockSize * bits / 8
+        guard b.count == n * blocks * blobBytes else {
+            throw OpError("B has \(b.count) bytes, expected N \(n) x \(blocks) blocks x \(blobBytes)")
+        }
+        let scaleValues = try widenedToFloatIfHalf(scales, BufferPool(maxTensorBytes: .max)).doubleValues().map(Float.init)
+        guard scaleValues.count == n * blocks else { throw OpError("scales has \(scaleValues.count) elements, expected \(n * blocks)") }
+        let mask = (1 << bits) - 1
+        let zeroPoint: (Int, Int) -> Float
+        if let z = node.constantInput(3) {
+            if z.dtype == .uint8 {
+                let bytes = z.doubleValues().map { Int($0) }, rowBytes = (blocks * bits + 7) / 8
+                guard bytes.count == n * rowBytes else { throw OpError("zero_points has \(bytes.count) bytes, expected \(n * rowBytes)") }
+                zeroPoint = { col, block in
+                    Float((bytes[col * rowBytes + block * bits / 8] >> ((block * bits) % 8)) & mask)
+                }
+            } else {
+                let values = try widenedToFloatIfHalf(z, BufferPool(maxTensorBytes: .max)).doubleValues().map(Float.init)
+                guard values.count == n * blocks else { throw OpError("zero_points has \(values.count) elements, expected \(n * blocks)") }
+                zeroPoint = { col, block in values[col * blocks + block] }
+            }
+        } else if node.hasInput(3) {
+            throw OpError("MatMulNBits zero_points must be a constant")
+        } else {
+            let middle = Float(1 << (bits - 1))
+            zeroPoint = { _, _ in middle }
+        }
+        let packedBytes = b.doubleValues().map { Int($0) }
+        var weight = [Float](repeating: 0, count: k * n)  // [K, N] row-major
+        for col in 0..<n {
+            for block in 0..<blocks {
+                let scale = scaleValues[col * blocks + block], zero = zeroPoint(col, block)
+                let blob = (col * blocks + block) * blobBytes
+                for i in 0..<blockSize {
+                    let row = block * blockSize + i
+                    guard row < k else { break }
+                    let q = (packedBytes[blob + i * bits / 8] >> ((i * bits) % 8)) & mask
+                    weight[row * n + col] = (Float(q) - zero) * scale
+                }
+            }
+        }
+        let packed = try weight.withUnsafeBufferPointer { try packWeights($0, k: k, n: n, transposed: false) }
+        return MatMulNBitsKernel(packed: packed)
+    }
+
+    func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
+        try computingHalfInFloat(inputs, widen: [0, 5], pool) { ins in
+            var y = try matmul(try required(ins, 0), packed: packed, pool)
+            if ins.count > 5, let bias = ins[5] { y = try arithmetic(.add, y, bias, pool) }
+            return [y]
+        }
+    }
+}

@@ -119,6 +119,7 @@ enum OpRegistry {
         "com.microsoft::SkipSimplifiedLayerNormalization": { n in SkipNormalizationKernel(epsilon: try n.float("epsilon", default: 1e-12), rms: true) },
         // Linear algebra
         "MatMul": MatMulKernel.make, "Gemm": GemmKernel.make,
+        "com.microsoft::MatMulNBits": MatMulNBitsKernel.make,
         // Shapes and data movement
         "Reshape": { n in ReshapeKernel(allowZero: try n.int("allowzero", default: 0) != 0) },
         "Flatten": { n in FlattenKernel(axis: try n.int("axis", default: 1)) },
