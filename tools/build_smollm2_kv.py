@@ -20,7 +20,8 @@ from tools/build_smollm2.py; this script only changes what the cache changes:
 
 On the first step the past is empty (past_sequence_length = 0). The script checks itself with
 onnxruntime: prefill logits equal the no-cache model's (tools/build_smollm2.py's graph with the
-same weights), and prefill-then-decode equals running the whole sequence. It writes beside
+same weights), prefill-then-decode equals running the whole sequence, and a left-padded row
+gives the logits of its tokens run alone. It writes beside
 the model:
 
   test_data_set_0/   a prefill (empty past) with onnxruntime's outputs
@@ -251,10 +252,21 @@ def check(runner: Runner, no_cache: Path, config: LlamaConfig, layers: int, ids:
     decoded = np.concatenate(steps, axis=1)
     decode_error = float(np.abs(decoded - full).max() / np.abs(full).max())
     shape_ok = out["present.0.key"].shape == (batch, config.kv_heads, total, config.head_dim)
+    # padding: row 1 is row 0's first total-2 tokens, left-padded by 2 (attention_mask 0,
+    # position_ids from the mask's cumulative sum, as transformers' generate() makes them)
+    pad = 2
+    padded = np.concatenate([ids[:1], np.concatenate([np.zeros((1, pad), np.int64), ids[:1, :-pad]], axis=1)])
+    inputs = feed(padded, empty_past(config, layers, 2), 0)
+    inputs["attention_mask"][1, :pad] = 0
+    inputs["position_ids"][1] = np.maximum(np.cumsum(inputs["attention_mask"][1]) - 1, 0)
+    both = runner(inputs)["logits"]
+    alone = runner(feed(ids[:1, :-pad], empty_past(config, layers, 1), 0))["logits"]
+    padding_error = float(np.abs(both[1, pad:] - alone[0]).max() / np.abs(alone).max())
     print(f"  prefill vs no-cache: max |diff| / max |logit| = {prefill_error:.2e}")
+    print(f"  left-padded row (attention_mask 0 x {pad}) vs the same tokens alone: {padding_error:.2e}")
     print(f"  prefill {split} + decode {total - split} x 1 token vs whole sequence: {decode_error:.2e}; "
           f"present shape {out['present.0.key'].shape}")
-    return prefill_error < 1e-5 and decode_error < 1e-5 and shape_ok
+    return prefill_error < 1e-5 and decode_error < 1e-5 and padding_error < 1e-5 and shape_ok
 
 
 def calibration_ids(args, config: LlamaConfig) -> list[np.ndarray]:
