@@ -107,7 +107,15 @@ public struct Quantize: Pass {
         for (node, reason) in report.skipped.sorted(by: { $0.key < $1.key }) {
             context.remark("'\(node)' stays float: \(reason)")
         }
-        let changed = !report.linears.isEmpty || !report.bmms.isEmpty
+        let cacheOutputs = graph.outputs.filter { out in
+            out.producer?.isOp("Concat") == true && out.producer?.inputs.contains { $0?.producer == nil && $0?.constant == nil } == true
+        }
+        if changed(report) && !cacheOutputs.isEmpty {
+            context.remark("KV cache: \(cacheOutputs.count) present output(s) (Concat of a past input and new K/V) stay float; "
+                           + "the cache is never quantized, only the linears computing K and V"
+                           + (options.bmm ? " (and, with bmm=true, the attention MatMuls reading it, quantized on the fly)" : ""))
+        }
+        let changed = changed(report)
         var result = PassResult(changed: changed)
         result.statistics[counter: "linears"] = report.linears.count
         result.statistics[counter: "bmms"] = report.bmms.count
@@ -117,6 +125,8 @@ public struct Quantize: Pass {
         return result
     }
 }
+
+private func changed(_ report: QuantizeReport) -> Bool { !report.linears.isEmpty || !report.bmms.isEmpty }
 
 extension QuantPolicy: PassOptionChoice {}
 extension WeightGranularity: PassOptionChoice {}

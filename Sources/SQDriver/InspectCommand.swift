@@ -1,6 +1,7 @@
 import Foundation
 import SQIR
 import SQPasses
+import SQRuntime
 
 /// `sqopt inspect MODEL`: opsets, inputs/outputs, op histogram, parameters by dtype.
 /// Reads only metadata: external weights stay memory-mapped and untouched.
@@ -63,6 +64,9 @@ struct ModelSummary: Encodable {
     let outputs: [IO]
     let nodeCount: Int
     let ops: [String: Int]
+    /// Op types the interpreter has no kernel for (custom ops): kept as they are by every
+    /// pass; `quantize` works around them, but calibrate / run / verify cannot execute them.
+    let unsupportedOps: [String]
     let parameters: [DTypeParameters]
     let externalDataBytes: Int
     let linears: Linears
@@ -87,6 +91,8 @@ struct ModelSummary: Encodable {
         }
         walk(g)
         self.ops = ops
+        let supported = Set(ExecutionPlan.supportedOperators)
+        unsupportedOps = ops.keys.filter { !supported.contains($0) }.sorted()
         nodeCount = count
         var byType: [DType: (Int, Int, Int)] = [:]
         var external = 0
@@ -122,6 +128,9 @@ struct ModelSummary: Encodable {
         s += "nodes: \(nodeCount)\n"
         for (op, n) in ops.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
             s += "  " + op.padding(toLength: 32, withPad: " ", startingAt: 0) + String(n) + "\n"
+        }
+        if !unsupportedOps.isEmpty {
+            s += "ops the interpreter cannot run (kept as is): " + unsupportedOps.joined(separator: ", ") + "\n"
         }
         let totalElements = parameters.reduce(0) { $0 + $1.elements }
         let totalBytes = parameters.reduce(0) { $0 + $1.bytes }

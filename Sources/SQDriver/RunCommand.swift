@@ -12,6 +12,7 @@ struct RunCommand {
         .repeated("--input", valueName: "NAME=FILE", help: "a graph input from a .npy or TensorProto .pb file"),
         .value("--data", valueName: "DIR", help: "a test_data_set_N folder (input_N.pb in graph-input order) or a folder of NAME.npy"),
         .value("--output-dir", valueName: "OUT", help: "where to write OUTPUT_NAME.npy files"),
+        .value("--decode", valueName: "N", help: "KV-cache decoders: after the run, N greedy decode steps feeding present.* back as past_key_values.*"),
         .flag("--json", help: "print the output statistics as JSON"),
     ]
 
@@ -58,24 +59,46 @@ struct RunCommand {
             }
             inputs[name] = file.hasSuffix(".npy") ? try NPY.read(file) : try ModelIO.loadTensor(file).0
         }
+        var decodeSteps = 0
+        if let text = parsed.value("--decode") {
+            guard let n = Int(text), n >= 0 else { throw UsageError(message: "--decode expects a count, got '\(text)'", command: "run") }
+            decodeSteps = n
+        }
         let plan = try ExecutionPlan(model: model)
         let start = DispatchTime.now().uptimeNanoseconds
         let outputs = try plan.run(inputs: inputs)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        try report(outputs, plan: plan, milliseconds: ms, to: parsed.value("--output-dir"), json: parsed.has("--json"))
 
-        if let dir = parsed.value("--output-dir") {
+        let step = KVDecodeStep(model: model, path: path)
+        var previous = (inputs: inputs, outputs: outputs)
+        for index in 0..<decodeSteps {
+            let next = try step.inputs(after: previous.inputs, outputs: previous.outputs)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let out = try plan.run(inputs: next)
+            let stepMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            Console.out("decode step \(index + 1): input_ids \(next["input_ids"]?.int64Values() ?? [])")
+            let dir = parsed.value("--output-dir").map { ($0 as NSString).appendingPathComponent("decode_\(index + 1)") }
+            try report(out, plan: plan, milliseconds: stepMs, to: dir, json: parsed.has("--json"))
+            previous = (next, out)
+        }
+    }
+
+    private func report(_ outputs: [String: Tensor], plan: ExecutionPlan, milliseconds ms: Double,
+                        to outputDir: String?, json: Bool) throws {
+        if let dir = outputDir {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         var rows: [OutputStatistics] = []
         for name in plan.outputNames {
             guard let t = outputs[name] else { continue }
             rows.append(OutputStatistics(name: name, tensor: t))
-            if let dir = parsed.value("--output-dir") {
+            if let dir = outputDir {
                 let safe = name.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." ? $0 : "_" }
                 try NPY.write(t, to: (dir as NSString).appendingPathComponent(String(safe) + ".npy"))
             }
         }
-        if parsed.has("--json") {
+        if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             Console.out(String(decoding: try encoder.encode(rows), as: UTF8.self))
@@ -83,6 +106,58 @@ struct RunCommand {
             for r in rows { Console.out(r.text) }
             Console.out(String(format: "ran %d steps in %.1f ms", plan.stepCount, ms))
         }
+    }
+}
+
+/// One greedy decode step of a KV-cache decoder in the optimum layout: the next token is the
+/// argmax of the last position's logits; `past_key_values.X` ← `present.X`; `attention_mask`
+/// grows by one 1 per row; `position_ids` continues from the last position.
+struct KVDecodeStep {
+    let model: Model
+    let path: String
+
+    func inputs(after inputs: [String: Tensor], outputs: [String: Tensor]) throws -> [String: Tensor] {
+        let names = Set(model.graph.inputs.map(\.name))
+        guard names.contains("input_ids"), let logits = outputs["logits"], logits.rank == 3 else {
+            throw DriverError("\(path): --decode needs an 'input_ids' input and a 'logits' output [batch, sequence, vocab]")
+        }
+        let (batch, seq, vocab) = (logits.shape[0], logits.shape[1], logits.shape[2])
+        guard seq > 0, vocab > 0 else { throw DriverError("\(path): --decode: the logits are empty (\(logits.shape))") }
+        let values = logits.doubleValues()
+        var next = inputs
+        var tokens: [Int64] = []
+        for b in 0..<batch {
+            let row = values[((b * seq + seq - 1) * vocab)..<((b * seq + seq) * vocab)]
+            tokens.append(Int64(row.indices.max { row[$0] < row[$1] }.map { $0 - row.startIndex } ?? 0))
+        }
+        next["input_ids"] = Tensor(shape: [batch, 1], values: tokens)
+        var pastCount = 0
+        for name in names where name.hasPrefix("past_key_values.") {
+            let present = "present." + name.dropFirst("past_key_values.".count)
+            guard let t = outputs[present] else {
+                throw DriverError("\(path): --decode: input '\(name)' has no matching output '\(present)'")
+            }
+            next[name] = t
+            pastCount += 1
+        }
+        guard pastCount > 0 else { throw DriverError("\(path): --decode needs past_key_values.* inputs (a KV-cache decoder)") }
+        if names.contains("attention_mask") {
+            guard let mask = inputs["attention_mask"]?.int64Values(), mask.count % max(batch, 1) == 0 else {
+                throw DriverError("\(path): --decode needs the attention_mask of the previous step")
+            }
+            let width = mask.count / max(batch, 1)
+            var grown: [Int64] = []
+            for b in 0..<batch { grown += mask[(b * width)..<((b + 1) * width)] + [1] }
+            next["attention_mask"] = Tensor(shape: [batch, width + 1], values: grown)
+        }
+        if names.contains("position_ids") {
+            guard let positions = inputs["position_ids"]?.int64Values(), positions.count % max(batch, 1) == 0 else {
+                throw DriverError("\(path): --decode needs the position_ids of the previous step")
+            }
+            let width = positions.count / max(batch, 1)
+            next["position_ids"] = Tensor(shape: [batch, 1], values: (0..<batch).map { positions[($0 + 1) * width - 1] + 1 })
+        }
+        return next
     }
 }
 

@@ -7,6 +7,10 @@ public enum FoldTarget {
     case layerNorm(Node)
     /// `RMSNormalization` / `SimplifiedLayerNormalization(x, γ)`: γ ← γ/s.
     case rmsNorm(Node)
+    /// onnxruntime's `SkipLayerNormalization(x, skip, γ, β?, bias?)` or
+    /// `SkipSimplifiedLayerNormalization(x, skip, γ, bias?)`: γ ← γ/s (and β ← β/s). Only the
+    /// normalized output 0 changes; the residual sum (output 3) and the pre-norm bias do not.
+    case skipNorm(Node)
     /// `Mul(y, γ)` with a per-channel constant γ at `gammaIndex`: γ ← γ/s.
     case scale(mul: Node, gammaIndex: Int)
     /// A decomposed norm's tail `Add(Mul(y, γ), β)`: γ ← γ/s and β ← β/s.
@@ -18,7 +22,7 @@ public enum FoldTarget {
     /// The node whose parameters change (the last one of the chain).
     public var node: Node {
         switch self {
-        case .layerNorm(let n), .rmsNorm(let n): return n
+        case .layerNorm(let n), .rmsNorm(let n), .skipNorm(let n): return n
         case .scale(let mul, _): return mul
         case .scaleShift(_, _, let add, _): return add
         case .linearOutput(_, let linear): return linear
@@ -124,6 +128,12 @@ public enum SmoothGroupFinder {
             guard lastAxisNorm(producer, output), perChannelConstant(producer.input(1), channels) else { return nil }
             return .rmsNorm(producer)
         }
+        if isSkipNorm(producer) {
+            let hasBeta = producer.opType == "SkipLayerNormalization" && producer.input(3) != nil
+            guard perChannelConstant(producer.input(2), channels),
+                  !hasBeta || perChannelConstant(producer.input(3), channels) else { return nil }
+            return .skipNorm(producer)
+        }
         if let gamma = scaleOperand(producer, channels: channels) {
             return .scale(mul: producer, gammaIndex: gamma)
         }
@@ -150,10 +160,10 @@ public enum SmoothGroupFinder {
     /// X comes out of a normalization: an explicit norm op, a per-channel `Mul(γ)`, or a
     /// per-channel `Add(Mul(·, γ), β)` (a decomposed norm's tail).
     public static func isNormOutput(_ x: Value, channels: Int) -> Bool {
-        guard let producer = (castSource(x) ?? x).producer else { return false }
-        if producer.isOp("LayerNormalization") || isRMSNorm(producer)
-            || producer.opType == "SkipLayerNormalization" || producer.opType == "SkipSimplifiedLayerNormalization" {
-            return true
+        let normOutput = castSource(x) ?? x
+        guard let producer = normOutput.producer else { return false }
+        if producer.isOp("LayerNormalization") || isRMSNorm(producer) || isSkipNorm(producer) {
+            return producer.output(0) === normOutput  // a Skip norm's output 3 is the residual sum, not normalized
         }
         if scaleOperand(producer, channels: channels) != nil { return true }
         if producer.isOp("Add"), producer.inputs.count == 2 {
@@ -183,6 +193,12 @@ public enum SmoothGroupFinder {
     static func isRMSNorm(_ node: Node) -> Bool {
         (node.opType == "RMSNormalization" || node.opType == "SimplifiedLayerNormalization")
             && (node.domain.isEmpty || node.domain == "ai.onnx" || node.domain == "com.microsoft")
+    }
+
+    /// onnxruntime's Skip norms (always over the last axis).
+    static func isSkipNorm(_ node: Node) -> Bool {
+        (node.opType == "SkipLayerNormalization" || node.opType == "SkipSimplifiedLayerNormalization")
+            && node.domain == "com.microsoft"
     }
 
     /// The norm normalizes over the last axis only, so γ is per channel of the last axis.

@@ -130,6 +130,10 @@ public struct Smoother {
             return gamma + (node.input(2) != nil ? try replaceConstant(of: node, at: 2, dividingBy: s, in: graph) : 0)
         case .rmsNorm(let node):
             return try replaceConstant(of: node, at: 1, dividingBy: s, in: graph)
+        case .skipNorm(let node):
+            let gamma = try replaceConstant(of: node, at: 2, dividingBy: s, in: graph)
+            let hasBeta = node.opType == "SkipLayerNormalization" && node.input(3) != nil
+            return gamma + (hasBeta ? try replaceConstant(of: node, at: 3, dividingBy: s, in: graph) : 0)
         case .scale(let mul, let gammaIndex):
             return try replaceConstant(of: mul, at: gammaIndex, dividingBy: s, in: graph)
         case .scaleShift(let mul, let gammaIndex, let add, let betaIndex):

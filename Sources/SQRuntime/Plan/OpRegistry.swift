@@ -39,6 +39,16 @@ enum OpRegistry {
         { n in NormalizationKernel(axis: try n.int("axis", default: -1), epsilon: try n.float("epsilon", default: defaultEpsilon), rms: rms) }
     }
 
+    private static func rotaryEmbedding(contribOrder: Bool) -> KernelFactory {
+        { n in
+            guard try n.int("is_packed_batching", default: 0) == 0 else { throw OpError("packed batching is not supported") }
+            guard try n.float("scale", default: 1) == 1 else { throw OpError("RotaryEmbedding with scale != 1 is not supported") }
+            return RotaryEmbeddingKernel(interleaved: try n.int("interleaved", default: 0) != 0,
+                                         numHeads: try n.int("num_heads", default: 0),
+                                         rotaryDim: try n.int("rotary_embedding_dim", default: 0), contribOrder: contribOrder)
+        }
+    }
+
     private static func argExtremum(max: Bool) -> KernelFactory {
         { n in
             ArgExtremumKernel(axis: try n.int("axis", default: 0), keepDims: try n.int("keepdims", default: 1) != 0,
@@ -72,6 +82,10 @@ enum OpRegistry {
             return UnaryKernel(op: .gelu(tanhApproximation: approximate == "tanh"))
         },
         "com.microsoft::Gelu": unary(.gelu(tanhApproximation: false)),
+        "com.microsoft::FastGelu": { _ in BiasGeluKernel(tanhApproximation: true, biasRequired: false) },
+        "com.microsoft::BiasGelu": { _ in BiasGeluKernel(tanhApproximation: false, biasRequired: true) },
+        "com.microsoft::RotaryEmbedding": rotaryEmbedding(contribOrder: true),
+        "RotaryEmbedding": rotaryEmbedding(contribOrder: false),
         "LeakyRelu": { n in UnaryKernel(op: .leakyRelu(alpha: try n.float("alpha", default: 0.01))) },
         "HardSigmoid": { n in UnaryKernel(op: .hardSigmoid(alpha: try n.float("alpha", default: 0.2), beta: try n.float("beta", default: 0.5))) },
         "HardSwish": unary(.hardSwish),
@@ -107,8 +121,11 @@ enum OpRegistry {
         "RMSNormalization": normalization(rms: true, defaultEpsilon: 1e-5),
         "SimplifiedLayerNormalization": normalization(rms: true, defaultEpsilon: 1e-5),
         "com.microsoft::SimplifiedLayerNormalization": normalization(rms: true, defaultEpsilon: 1e-5),
+        "com.microsoft::SkipLayerNormalization": { n in SkipNormalizationKernel(epsilon: try n.float("epsilon", default: 1e-12), rms: false) },
+        "com.microsoft::SkipSimplifiedLayerNormalization": { n in SkipNormalizationKernel(epsilon: try n.float("epsilon", default: 1e-12), rms: true) },
         // Linear algebra
         "MatMul": MatMulKernel.make, "Gemm": GemmKernel.make,
+        "com.microsoft::MatMulNBits": MatMulNBitsKernel.make,
         // Shapes and data movement
         "Reshape": { n in ReshapeKernel(allowZero: try n.int("allowzero", default: 0) != 0) },
         "Flatten": { n in FlattenKernel(axis: try n.int("axis", default: 1)) },
