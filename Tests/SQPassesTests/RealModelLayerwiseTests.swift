@@ -43,7 +43,7 @@ struct RealModelLayerwiseTests {
         Case(model: "minilm", policy: "O2", weights: "per-tensor", linears: 36, bmms: 0, reference: true),
         Case(model: "minilm", policy: "O3", weights: "per-tensor", bmm: true, linears: 36, bmms: 12, reference: true),
         Case(model: "smollm2", policy: "O1", weights: "per-channel", bmm: true, linears: 210, bmms: 60),
-        Case(model: "smollm2", policy: "O3", weights: "per-tensor", linears: 210, bmms: 0),
+        Case(model: "smollm2", policy: "O3", weights: "per-tensor", linears: 210, bmms: 0, target: "onnxruntime"),
         Case(model: "smollm2", policy: "O1", weights: "per-channel", linears: 210, bmms: 0, target: "onnxruntime"),
     ]
 
@@ -145,8 +145,7 @@ struct RealModelLayerwiseTests {
     /// calibration, cut into layer banks, and onnxruntime on the onnxruntime-target bank fed the
     /// QDQ bank's captured activations, unoptimized (the ONNX definition) and optimized (the
     /// fused u8×s8 kernels users get): every layer within the same 1e-3.
-    @Test(arguments: [("minilm", "O3", "per-tensor", true), ("smollm2", "O1", "per-channel", false),
-                      ("smollm2", "O2", "per-tensor", false)])
+    @Test(arguments: [("minilm", "O3", "per-tensor", true), ("smollm2", "O1", "per-channel", false)])
     func onnxruntimeTargetMatchesTheQDQFormLayerByLayer(_ model: String, _ policy: String, _ weights: String, _ bmm: Bool) throws {
         guard SmoothQuantFixtures.hasReal(model) else { return }
         let folder = SmoothQuantFixtures.real(model)

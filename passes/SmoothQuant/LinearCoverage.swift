@@ -1,8 +1,9 @@
 import SQIR
 
-/// What the MatMul/Gemm nodes of a graph are, seen from `quantize`: float32 linear layers it
-/// can take, linears whose weights have a float type it does not handle yet (float16,
-/// bfloat16, float64; stored as such or cast to float), linears whose weights are already
+/// What the MatMul/Gemm nodes of a graph are, seen from `quantize`: the float linear layers it
+/// can take (float32, float16 or bfloat16 weight matrices), linears whose weights have a float
+/// type or form it does not handle yet (float64; a half-precision initializer cast to float at
+/// run time), linears whose weights are already
 /// int8 (`DequantizeLinear` of an int8 initializer, or `Cast(int8) → Mul(scale)`), and
 /// attention MatMuls. The CLI uses it to say why a pipeline did nothing and `inspect` to
 /// report already-quantized weights. Reads the graph only.
@@ -13,7 +14,8 @@ import SQIR
 /// %c = Cast(%w_int8) {to = 1}                   // weight-only int8, "Cast+Mul"
 /// %w = Mul(%c, %w_scale)
 /// %y = MatMul(%x, %w)
-/// %y = MatMul(%x, %w_f16)                       // float16 weights: not supported yet
+/// %w = Cast(%w_bf16) {to = 1}                  // bfloat16 cast at run time: not supported yet
+/// %y = MatMul(%x, %w)
 /// ```
 public struct LinearCoverage: Sendable, Equatable {
     /// How an int8 weight reaches its MatMul/Gemm.
@@ -32,9 +34,9 @@ public struct LinearCoverage: Sendable, Equatable {
         public let activationQuantized: Bool
     }
 
-    /// Linear layers `quantize` can take (constant float32 weight matrix), by node name.
+    /// Linear layers `quantize` can take (a constant float32/float16/bfloat16 weight matrix), by node name.
     public var floatLinears: [String] = []
-    /// Linears whose weight is a float type other than float32, by that type.
+    /// Linears whose weight is a float type or form `quantize` does not take, by that type.
     public var unsupportedFloat: [DType: [String]] = [:]
     /// Linears whose weight is already int8.
     public var quantized: [QuantizedLayer] = []
@@ -49,9 +51,10 @@ public struct LinearCoverage: Sendable, Equatable {
             guard let x = node.input(0), x.constant == nil, let w = node.input(1) else { continue }
             switch Self.weightSource(w) {
             case .float(let dtype):
-                if dtype == .float {
-                    if LinearLayer(node) != nil { floatLinears.append(node.name) }
-                } else {
+                if LinearLayer(node) != nil {
+                    floatLinears.append(node.name)
+                } else if dtype != .float {
+                    // float64, or a half-precision weight cast to float at run time.
                     unsupportedFloat[dtype, default: []].append(node.name)
                 }
             case .int8(let form):
@@ -134,7 +137,7 @@ public struct LinearCoverage: Sendable, Equatable {
         }
         for (dtype, nodes) in unsupportedFloat.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             reasons.append("float type \(dtype.longName) is not supported yet: \(nodes.count) MatMul/Gemm have \(dtype.longName) weights "
-                + "(\(Self.list(nodes))); only float32 linears are smoothed and quantized")
+                + "(\(Self.list(nodes))); only constant float32, float16 and bfloat16 weight matrices are smoothed and quantized")
         }
         let leftFloat = floatLinears.filter { skipped[$0] != nil }
         if !leftFloat.isEmpty {
@@ -142,7 +145,7 @@ public struct LinearCoverage: Sendable, Equatable {
             reasons.append("\(leftFloat.count) float linear(s) left float on purpose (\(why)): \(Self.list(leftFloat))")
         }
         if reasons.isEmpty {
-            reasons.append("no float linear found (a MatMul/Gemm with a constant float32 weight matrix)"
+            reasons.append("no float linear found (a MatMul/Gemm with a constant float32/float16/bfloat16 weight matrix)"
                 + (activationMatMuls.isEmpty ? "" : "; \(activationMatMuls.count) attention MatMul(s) need quantize{bmm=true}"))
         }
         return reasons
