@@ -91,6 +91,9 @@ def configurations(alpha: float, extra: bool, family: str):
             yield (f"SmoothQuant α{alpha} O1 per-channel, {layers} float",
                    f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,target=qdq,exclude={layers}}}")
     yield "onnxruntime quantize_static (QDQ, symmetric, MinMax)", "ort"
+    yield "onnxruntime quantize_dynamic (u8 per-tensor dynamic activations)", "ort-dynamic"
+    if family == "causal":
+        yield "onnxruntime quantize_dynamic, LM head included (tools/bench_e2e.py's contender)", "ort-dynamic-all"
 
 
 def session(path: Path, threads: int) -> ort.InferenceSession:
@@ -152,6 +155,19 @@ def run_ort_quantize_static(model: Path, calib: Path, out: Path) -> float:
                     op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=others,
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    return time.perf_counter() - start
+
+
+def run_ort_quantize_dynamic(model: Path, out: Path, lm_head: bool) -> float:
+    """onnxruntime's own dynamic quantization (s8 weights, u8 asymmetric per-tensor activations
+    computed at run time, MatMulInteger/DynamicQuantizeMatMul): the same MatMuls as sqopt, or
+    with `lm_head` every MatMul with a constant weight (its default)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    proto = onnx.load(str(model), load_external_data=False)
+    _, others = linear_nodes(proto)
+    start = time.perf_counter()
+    quantize_dynamic(str(model), str(out), op_types_to_quantize=["MatMul"], per_channel=False,
+                     weight_type=QuantType.QInt8, nodes_to_exclude=[] if lm_head else others)
     return time.perf_counter() - start
 
 
@@ -218,6 +234,8 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
             out = model
         elif pipeline == "ort":
             seconds = run_ort_quantize_static(model, calib, out)
+        elif pipeline.startswith("ort-dynamic"):
+            seconds = run_ort_quantize_dynamic(model, out, lm_head=pipeline == "ort-dynamic-all")
         else:
             seconds = run_sqopt(sqopt, pipeline, model, calib, out)
         metrics = (evaluate_lm if causal else evaluate_embedding)(out, reference, eval_sets, args.threads)
@@ -256,7 +274,10 @@ def render(results: dict, args) -> str:
              "`exclude=output/dense`), the layers the paper quantizes with SmoothQuant",
              "- *X float*: the same exclusion for one family, to see which layers limit O1",
              "- *onnxruntime quantize_static*: `quantize_static(QDQ, QInt8/QInt8, MinMax, "
-             "ActivationSymmetric, WeightSymmetric)` on the same samples and the same MatMuls", ""]
+             "ActivationSymmetric, WeightSymmetric)` on the same samples and the same MatMuls",
+             "- *onnxruntime quantize_dynamic*: `quantize_dynamic(QInt8 weights, per-tensor)` (u8 asymmetric "
+             "activations quantized at run time) on the same MatMuls; *LM head included*: its default, every "
+             "MatMul with a constant weight, the model `tools/bench_e2e.py` times", ""]
     for name, rows in results.items():
         causal = name.startswith("smollm2")
         lines += [f"## {name}", ""]
