@@ -181,12 +181,7 @@ def build_graph(weights: GGUFWeights, config: LlamaConfig, layers: int,
         seq = b.op("Gather", [b.op("Shape", [input_ids]), b.constant(1, np.int64)], axis=0)
         positions = b.op("Range", [b.constant(0, np.int64), seq, b.constant(1, np.int64)])
         position_ids = b.op("Unsqueeze", [positions, b.constant([0], np.int64)])
-        with b.scope("rotary_emb"):
-            heads_axis = b.constant([1], np.int64)
-            cos = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.cos_cached", cos_table),
-                                                     position_ids], axis=0), heads_axis])
-            sin = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.sin_cached", sin_table),
-                                                     position_ids], axis=0), heads_axis])
+        cos, sin = rotary_embedding(b, cos_table, sin_table, position_ids)
         # causal mask [1, 1, S, S]: float32.min above the diagonal, 0 elsewhere
         future = b.op("Greater", [b.op("Unsqueeze", [positions, b.constant([0], np.int64)]),
                                   b.op("Unsqueeze", [positions, b.constant([1], np.int64)])])
@@ -194,60 +189,87 @@ def build_graph(weights: GGUFWeights, config: LlamaConfig, layers: int,
         causal = b.op("Unsqueeze", [causal, b.constant([0, 1], np.int64)])
 
         for index in range(layers):
-            g, p = f"blk.{index}", f"model.layers.{index}"
-            with b.scope(f"layers.{index}"):
-                residual = h
-                with b.scope("input_layernorm"):
-                    x = rms_norm(b, h, f"{p}.input_layernorm.weight", weights[f"{g}.attn_norm.weight"],
-                                 c.rms_eps, reciprocal)
-                with b.scope("self_attn"):
-                    with b.scope("q_proj"):
-                        q = linear(b, x, f"{p}.self_attn.q_proj.weight",
-                                   weights.unpermuted(f"{g}.attn_q.weight", c.heads))
-                    with b.scope("k_proj"):
-                        k = linear(b, x, f"{p}.self_attn.k_proj.weight",
-                                   weights.unpermuted(f"{g}.attn_k.weight", c.kv_heads))
-                    with b.scope("v_proj"):
-                        v = linear(b, x, f"{p}.self_attn.v_proj.weight", weights[f"{g}.attn_v.weight"])
-                    q = apply_rope(b, split_heads(b, q, c.head_dim), cos, sin, c.head_dim)
-                    k = apply_rope(b, split_heads(b, k, c.head_dim), cos, sin, c.head_dim)
-                    v = split_heads(b, v, c.head_dim)
-                    k = repeat_kv(b, k, c.heads // c.kv_heads)
-                    v = repeat_kv(b, v, c.heads // c.kv_heads)
-                    scores = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
-                    scores = b.op("Div", [scores, b.constant(float(np.sqrt(c.head_dim)))])
-                    probs = b.op("Softmax", [b.op("Add", [scores, causal])], axis=-1)
-                    context = b.op("Transpose", [b.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
-                    context = b.op("Reshape", [context, b.shape_vector(
-                        [b.dim(context, 0), b.dim(context, 1), c.hidden])])
-                    with b.scope("o_proj"):
-                        attn = linear(b, context, f"{p}.self_attn.o_proj.weight",
-                                      weights[f"{g}.attn_output.weight"])
-                h = b.op("Add", [residual, attn])
-                residual = h
-                with b.scope("post_attention_layernorm"):
-                    x = rms_norm(b, h, f"{p}.post_attention_layernorm.weight",
-                                 weights[f"{g}.ffn_norm.weight"], c.rms_eps, reciprocal)
-                with b.scope("mlp"):
-                    with b.scope("gate_proj"):
-                        gate = linear(b, x, f"{p}.mlp.gate_proj.weight", weights[f"{g}.ffn_gate.weight"])
-                    with b.scope("up_proj"):
-                        up = linear(b, x, f"{p}.mlp.up_proj.weight", weights[f"{g}.ffn_up.weight"])
-                    with b.scope("act_fn"):
-                        silu = b.op("Mul", [gate, b.op("Sigmoid", [gate])])
-                    with b.scope("down_proj"):
-                        down = linear(b, b.op("Mul", [silu, up]), f"{p}.mlp.down_proj.weight",
-                                      weights[f"{g}.ffn_down.weight"])
-                h = b.op("Add", [residual, down])
+            h = decoder_layer(b, weights, c, index, h, cos, sin, causal, reciprocal)
 
         with b.scope("norm"):
             h = rms_norm(b, h, "model.norm.weight", weights["output_norm.weight"], c.rms_eps, reciprocal)
+    lm_head(b, weights, embedding, h, c)
+    return b
+
+
+def rotary_embedding(b: GraphBuilder, cos_table: np.ndarray, sin_table: np.ndarray, position_ids: str) -> tuple[str, str]:
+    """cos and sin `[B, 1, S, head_dim]` gathered by `position_ids` from the tables (shared by all layers)."""
+    with b.scope("rotary_emb"):
+        heads_axis = b.constant([1], np.int64)
+        cos = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.cos_cached", cos_table),
+                                                 position_ids], axis=0), heads_axis])
+        sin = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.sin_cached", sin_table),
+                                                 position_ids], axis=0), heads_axis])
+    return cos, sin
+
+
+def lm_head(b: GraphBuilder, weights, embedding: np.ndarray, h: str, c: LlamaConfig) -> None:
+    """`logits = h · Wᵀ` and the logits output (tools/build_smollm2_kv.py uses it too)."""
     with b.scope("lm_head"):
         # tied embeddings: the GGUF has no output.weight; use the token embedding
         head = weights["output.weight"] if "output.weight" in weights else embedding
         b.op("MatMul", [h, b.initializer("lm_head.weight", head.T)], out="logits")
     b.output("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", c.vocab])
-    return b
+
+
+def decoder_layer(b: GraphBuilder, weights, c: LlamaConfig, index: int, h: str, cos: str, sin: str, mask: str,
+                  reciprocal: bool, cache=None) -> str:
+    """Decoder layer `index` on the hidden states h: RMSNorm, q/k/v, RoPE, GQA attention with
+    the additive `mask`, o_proj and the residual, RMSNorm, SwiGLU MLP and the residual; returns
+    the new h. `cache(index, k, v) -> (k, v)`, when given, runs between RoPE and the GQA repeat
+    (tools/build_smollm2_kv.py concatenates the past there)."""
+    g, p = f"blk.{index}", f"model.layers.{index}"
+    with b.scope(f"layers.{index}"):
+        residual = h
+        with b.scope("input_layernorm"):
+            x = rms_norm(b, h, f"{p}.input_layernorm.weight", weights[f"{g}.attn_norm.weight"],
+                         c.rms_eps, reciprocal)
+        with b.scope("self_attn"):
+            with b.scope("q_proj"):
+                q = linear(b, x, f"{p}.self_attn.q_proj.weight",
+                           weights.unpermuted(f"{g}.attn_q.weight", c.heads))
+            with b.scope("k_proj"):
+                k = linear(b, x, f"{p}.self_attn.k_proj.weight",
+                           weights.unpermuted(f"{g}.attn_k.weight", c.kv_heads))
+            with b.scope("v_proj"):
+                v = linear(b, x, f"{p}.self_attn.v_proj.weight", weights[f"{g}.attn_v.weight"])
+            q = apply_rope(b, split_heads(b, q, c.head_dim), cos, sin, c.head_dim)
+            k = apply_rope(b, split_heads(b, k, c.head_dim), cos, sin, c.head_dim)
+            v = split_heads(b, v, c.head_dim)
+            if cache is not None:
+                k, v = cache(index, k, v)
+            k = repeat_kv(b, k, c.heads // c.kv_heads)
+            v = repeat_kv(b, v, c.heads // c.kv_heads)
+            scores = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
+            scores = b.op("Div", [scores, b.constant(float(np.sqrt(c.head_dim)))])
+            probs = b.op("Softmax", [b.op("Add", [scores, mask])], axis=-1)
+            context = b.op("Transpose", [b.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+            context = b.op("Reshape", [context, b.shape_vector(
+                [b.dim(context, 0), b.dim(context, 1), c.heads * c.head_dim])])
+            with b.scope("o_proj"):
+                attn = linear(b, context, f"{p}.self_attn.o_proj.weight",
+                              weights[f"{g}.attn_output.weight"])
+        h = b.op("Add", [residual, attn])
+        residual = h
+        with b.scope("post_attention_layernorm"):
+            x = rms_norm(b, h, f"{p}.post_attention_layernorm.weight",
+                         weights[f"{g}.ffn_norm.weight"], c.rms_eps, reciprocal)
+        with b.scope("mlp"):
+            with b.scope("gate_proj"):
+                gate = linear(b, x, f"{p}.mlp.gate_proj.weight", weights[f"{g}.ffn_gate.weight"])
+            with b.scope("up_proj"):
+                up = linear(b, x, f"{p}.mlp.up_proj.weight", weights[f"{g}.ffn_up.weight"])
+            with b.scope("act_fn"):
+                silu = b.op("Mul", [gate, b.op("Sigmoid", [gate])])
+            with b.scope("down_proj"):
+                down = linear(b, b.op("Mul", [silu, up]), f"{p}.mlp.down_proj.weight",
+                              weights[f"{g}.ffn_down.weight"])
+        return b.op("Add", [residual, down])
 
 
 def greedy_continuation(model_path: Path, tokenizer, prompt: str, steps: int) -> str:

@@ -2,7 +2,7 @@
 """Build SmolLM2-135M as a KV-cache decoder, in the layout optimum / transformers' ONNX export
 writes (`text-generation-with-past`), plus a tiny random-weight twin for tests.
 
-Weights, config and the per-layer helpers (RMSNorm, linear, split_heads, RoPE, repeat_kv) come
+Weights, config, the decoder layer (`decoder_layer`, with a cache hook) and the LM head come
 from tools/build_smollm2.py; this script only changes what the cache changes:
 
   inputs   input_ids                  int64 [batch_size, sequence_length]
@@ -47,7 +47,7 @@ from onnx import TensorProto
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_smollm2 as prefill  # noqa: E402
 import realmodels  # noqa: E402
-from build_smollm2 import LlamaConfig, apply_rope, linear, repeat_kv, rms_norm, split_heads  # noqa: E402
+from build_smollm2 import LlamaConfig, rms_norm  # noqa: E402
 from realmodels import GraphBuilder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,70 +124,20 @@ def build_kv_graph(weights, config: LlamaConfig, layers: int, reciprocal: bool =
     with b.scope("model"):
         with b.scope("embed_tokens"):
             h = b.op("Gather", [b.initializer("model.embed_tokens.weight", embedding), input_ids], axis=0)
-        with b.scope("rotary_emb"):
-            heads_axis = b.constant([1], np.int64)
-            cos = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.cos_cached", cos_table),
-                                                     position_ids], axis=0), heads_axis])
-            sin = b.op("Unsqueeze", [b.op("Gather", [b.initializer("rotary_emb.sin_cached", sin_table),
-                                                     position_ids], axis=0), heads_axis])
+        cos, sin = prefill.rotary_embedding(b, cos_table, sin_table, position_ids)
         mask = causal_padding_mask(b, input_ids, attention_mask)
 
+        def cache(index: int, k: str, v: str) -> tuple[str, str]:
+            # the cache: past ++ new along the sequence axis, kept before the GQA repeat
+            return (b.op("Concat", [past[index][0], k], axis=2, out=f"present.{index}.key"),
+                    b.op("Concat", [past[index][1], v], axis=2, out=f"present.{index}.value"))
+
         for index in range(layers):
-            g, p = f"blk.{index}", f"model.layers.{index}"
-            with b.scope(f"layers.{index}"):
-                residual = h
-                with b.scope("input_layernorm"):
-                    x = rms_norm(b, h, f"{p}.input_layernorm.weight", weights[f"{g}.attn_norm.weight"],
-                                 c.rms_eps, reciprocal)
-                with b.scope("self_attn"):
-                    with b.scope("q_proj"):
-                        q = linear(b, x, f"{p}.self_attn.q_proj.weight",
-                                   weights.unpermuted(f"{g}.attn_q.weight", c.heads))
-                    with b.scope("k_proj"):
-                        k = linear(b, x, f"{p}.self_attn.k_proj.weight",
-                                   weights.unpermuted(f"{g}.attn_k.weight", c.kv_heads))
-                    with b.scope("v_proj"):
-                        v = linear(b, x, f"{p}.self_attn.v_proj.weight", weights[f"{g}.attn_v.weight"])
-                    q = apply_rope(b, split_heads(b, q, c.head_dim), cos, sin, c.head_dim)
-                    k = apply_rope(b, split_heads(b, k, c.head_dim), cos, sin, c.head_dim)
-                    v = split_heads(b, v, c.head_dim)
-                    # the cache: past ++ new along the sequence axis, kept before the GQA repeat
-                    k = b.op("Concat", [past[index][0], k], axis=2, out=f"present.{index}.key")
-                    v = b.op("Concat", [past[index][1], v], axis=2, out=f"present.{index}.value")
-                    k = repeat_kv(b, k, c.heads // c.kv_heads)
-                    v = repeat_kv(b, v, c.heads // c.kv_heads)
-                    scores = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
-                    scores = b.op("Div", [scores, b.constant(float(np.sqrt(c.head_dim)))])
-                    probs = b.op("Softmax", [b.op("Add", [scores, mask])], axis=-1)
-                    context = b.op("Transpose", [b.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
-                    context = b.op("Reshape", [context, b.shape_vector(
-                        [b.dim(context, 0), b.dim(context, 1), c.heads * c.head_dim])])
-                    with b.scope("o_proj"):
-                        attn = linear(b, context, f"{p}.self_attn.o_proj.weight",
-                                      weights[f"{g}.attn_output.weight"])
-                h = b.op("Add", [residual, attn])
-                residual = h
-                with b.scope("post_attention_layernorm"):
-                    x = rms_norm(b, h, f"{p}.post_attention_layernorm.weight",
-                                 weights[f"{g}.ffn_norm.weight"], c.rms_eps, reciprocal)
-                with b.scope("mlp"):
-                    with b.scope("gate_proj"):
-                        gate = linear(b, x, f"{p}.mlp.gate_proj.weight", weights[f"{g}.ffn_gate.weight"])
-                    with b.scope("up_proj"):
-                        up = linear(b, x, f"{p}.mlp.up_proj.weight", weights[f"{g}.ffn_up.weight"])
-                    with b.scope("act_fn"):
-                        silu = b.op("Mul", [gate, b.op("Sigmoid", [gate])])
-                    with b.scope("down_proj"):
-                        down = linear(b, b.op("Mul", [silu, up]), f"{p}.mlp.down_proj.weight",
-                                      weights[f"{g}.ffn_down.weight"])
-                h = b.op("Add", [residual, down])
+            h = prefill.decoder_layer(b, weights, c, index, h, cos, sin, mask, reciprocal, cache=cache)
 
         with b.scope("norm"):
             h = rms_norm(b, h, "model.norm.weight", weights["output_norm.weight"], c.rms_eps, reciprocal)
-    with b.scope("lm_head"):
-        head = weights["output.weight"] if "output.weight" in weights else embedding
-        b.op("MatMul", [h, b.initializer("lm_head.weight", head.T)], out="logits")
-    b.output("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", c.vocab])
+    prefill.lm_head(b, weights, embedding, h, c)
     for index in range(layers):
         for kind in ("key", "value"):
             b.output(f"present.{index}.{kind}", TensorProto.FLOAT,
