@@ -1,3 +1,5 @@
+import SQIR
+
 /// A small command-line parser: `--flag`, `--option value`, `--option=value`, `-o value`,
 /// repeated options, and positionals. Declared options only; anything else is a usage error
 /// with a "did you mean" hint.
@@ -85,29 +87,6 @@ func parseArguments(_ args: [String], specs: [OptionSpec], command: String) thro
         }
     }
     return result
-}
-
-/// The candidate with the smallest edit distance to `word`, if it is close enough to be a typo.
-func closestMatch(_ word: String, in candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, editDistance(word, $0)) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-    guard let (best, d) = scored, d <= max(2, word.count / 3) else { return nil }
-    return best
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    var cur = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&prev, &cur)
-    }
-    return prev[b.count]
 }
 
 /// Help text for a list of options, aligned in two columns.

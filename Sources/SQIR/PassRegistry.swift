@@ -86,30 +86,33 @@ public struct PassRegistry: Sendable {
 
     /// The candidate nearest to `word` by edit distance, if near enough to be a typo.
     static func closest(to word: String, among candidates: [String]) -> String? {
-        let limit = max(2, word.count / 3)
-        var best: (name: String, distance: Int)?
-        for candidate in candidates {
-            let d = editDistance(word, candidate)
-            if d <= limit && d < (best?.distance ?? Int.max) { best = (candidate, d) }
-        }
-        return best?.name
+        closestMatch(word, in: candidates)
     }
+}
 
-    /// Levenshtein distance over characters.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
-        if x.isEmpty { return y.count }
-        if y.isEmpty { return x.count }
-        var previous = Array(0...y.count)
-        var current = [Int](repeating: 0, count: y.count + 1)
-        for i in 1...x.count {
-            current[0] = i
-            for j in 1...y.count {
-                let substitution = previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)
-                current[j] = min(substitution, previous[j] + 1, current[j - 1] + 1)
-            }
-            swap(&previous, &current)
+/// The candidate with the smallest edit distance to `word` (ties: the alphabetically first), if
+/// it is close enough to be a typo: at most max(2, |word| / 3) edits. Used for "did you mean"
+/// in pipeline and command-line errors.
+public func closestMatch(_ word: String, in candidates: [String]) -> String? {
+    let scored = candidates.map { ($0, editDistance(word, $0)) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+    guard let (best, distance) = scored, distance <= max(2, word.count / 3) else { return nil }
+    return best
+}
+
+/// Levenshtein distance over characters.
+public func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var previous = Array(0...y.count)
+    var current = [Int](repeating: 0, count: y.count + 1)
+    for i in 1...x.count {
+        current[0] = i
+        for j in 1...y.count {
+            let substitution = previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)
+            current[j] = min(substitution, previous[j] + 1, current[j - 1] + 1)
         }
-        return previous[y.count]
+        swap(&previous, &current)
     }
+    return previous[y.count]
 }
