@@ -9,7 +9,8 @@ struct MatMulKernel: OpKernel {
 
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         var packed: PackedFloat32Weights?
-        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision {
+        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision,
+           node.reservePackedWeights(elements: b.count) {
             b = try widenedToFloat(b, BufferPool(maxTensorBytes: .max))
             packed = try b.withElements(as: Float.self) { try packWeights($0, k: b.shape[0], n: b.shape[1], transposed: false) }
         }
@@ -143,7 +144,8 @@ struct GemmKernel: OpKernel {
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         let transB = try node.int("transB", default: 0) != 0
         var packed: PackedFloat32Weights?
-        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision {
+        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision,
+           node.reservePackedWeights(elements: b.count) {
             b = try widenedToFloat(b, BufferPool(maxTensorBytes: .max))
             let (k, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
             packed = try b.withElements(as: Float.self) { try packWeights($0, k: k, n: n, transposed: transB) }
