@@ -35,7 +35,7 @@ the norms, those channels are ~40x the others in every linear's input.
 Models are reused when `model.onnx` and its `.data` exist with the same configuration
 (`config.json` beside them); `--regenerate` forces a rebuild. The pipeline's output is
 deleted after the onnxruntime check unless `--keep-output`. Not part of the test suite:
-the full run needs ~8 GB of disk and several minutes.
+the full run needs ~5 GB of disk and about 10 minutes.
 """
 
 from __future__ import annotations
