@@ -225,12 +225,30 @@ import Testing
 
     static func tensor(_ dtype: DType, _ shape: [Int], _ values: [Float]) throws -> Tensor {
         guard dtype == .float16 else { return floats(shape, values) }
-        let bits = values.map { Float16($0).bitPattern }
+        let bits = values.map(\.float16Bits)
         return try Tensor(dtype: .float16, shape: shape, storage: bits.withUnsafeBytes { TensorStorage(copying: $0) })
     }
 
     static func packed(_ plan: ExecutionPlan) -> [Bool] {
         plan.steps.compactMap { ($0.kernel as? MatMulKernel).map { $0.packedB != nil } }
+    }
+
+    /// An unpacked half-precision weight is widened a block of columns at a time; any block
+    /// width gives the product of the whole widened weight.
+    @Test(arguments: [DType.float16, .bfloat16])
+    func columnBlocksGiveTheWholeProduct(dtype: DType) throws {
+        let (k, n) = (5, 11)
+        let values = (0..<(k * n)).map { Float(($0 * 5) % 13) / 8 - 0.75 }  // exact in both types
+        let bits = values.map { dtype == .float16 ? $0.float16Bits : UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+        let b = try Tensor(dtype: dtype, shape: [k, n], storage: bits.withUnsafeBytes { TensorStorage(copying: $0) })
+        let a = floats([2, 3, k], (0..<(6 * k)).map { Float($0 % 7) / 4 - 0.5 })
+        let pool = BufferPool(maxTensorBytes: .max)
+        let whole = try matmul(a, try widenedToFloat(b, pool), pool)
+        for columns in [1, 3, 4, 11, 64] {
+            let blocked = try matmulByColumnBlocks(a, halfB: b, columns: columns, pool)
+            #expect(blocked.shape == [2, 3, n])
+            #expect(blocked.elements(as: Float.self) == whole.elements(as: Float.self), "columns \(columns)")
+        }
     }
 
     @Test(arguments: [DType.float, .float16])
@@ -252,4 +270,8 @@ import Testing
             }
         }
     }
+}
+
+private extension Float {
+    var float16Bits: UInt16 { Float16(self).bitPattern }
 }
