@@ -166,8 +166,10 @@ def repeat_kv(b: GraphBuilder, x: str, repeats: int) -> str:
 
 
 def build_graph(weights: GGUFWeights, config: LlamaConfig, layers: int,
-                reciprocal: bool) -> GraphBuilder:
-    b = GraphBuilder()
+                reciprocal: bool, builder: GraphBuilder | None = None) -> GraphBuilder:
+    """The whole prefill graph into `builder` (a fresh GraphBuilder by default; tools/bench_large.py
+    passes one that streams the initializers to an external-data file)."""
+    b = builder if builder is not None else GraphBuilder()
     c = config
     input_ids = b.input("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
     embedding = weights["token_embd.weight"]  # [vocab, hidden]

@@ -58,7 +58,8 @@ final class ExternalDataResolver {
         if Int(bitPattern: pointer) % max(elementSize, 1) != 0 {
             return TensorStorage(copying: UnsafeRawBufferPointer(start: pointer, count: byteCount))
         }
-        return TensorStorage(borrowing: pointer, byteCount: byteCount, owner: mapping)
+        return TensorStorage(borrowing: pointer, byteCount: byteCount,
+                             owner: MappedRange(file: mapping, offset: start, count: byteCount))
     }
 
     /// Maps the file `path` names, after checking that it stays inside the model's folder.

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,6 +17,8 @@ final class MappedFile: @unchecked Sendable {
     let path: String
     /// Device and inode of the mapped file (to recognise the same file under another name).
     let identity: FileIdentity
+    /// Bytes `dropPages` has given back so far (for tests and diagnostics).
+    let droppedBytes = Atomic<Int>(0)
 
     /// Maps `path`. With `populate` the pages are read in up front (for a file that will be
     /// read whole right away; much cheaper than faulting them in one by one). Throws
@@ -50,6 +53,41 @@ final class MappedFile: @unchecked Sendable {
 
     /// The mapped bytes (empty for an empty file). Valid while `self` lives.
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// Drops the whole pages inside `offset ..< offset + count` from the process's memory
+    /// (`madvise(MADV_DONTNEED)`); pages shared with the bytes around the range stay. The
+    /// mapping is read-only, so nothing is lost: a page touched again is read from the
+    /// file again. Returns the number of bytes dropped.
+    @discardableResult
+    func dropPages(offset: Int, count: Int) -> Int {
+        guard let base, count > 0, offset >= 0, offset <= size - count else { return 0 }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page, end = (offset + count) / page * page
+        guard end > start, madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) == 0 else {
+            return 0
+        }
+        droppedBytes.add(end - start, ordering: .relaxed)
+        return end - start
+    }
+}
+
+/// One tensor's range of a `MappedFile`: the owner of the tensor's borrowed storage. When
+/// the last tensor using it is gone (a pass replaced the weight), its pages are dropped
+/// (`MappedFile.dropPages`), so a pipeline that rewrites every weight (smooth, quantize)
+/// does not hold the input's pages and the new weights at once: resident memory stays near
+/// one copy of the weights instead of the input plus every rewritten weight.
+final class MappedRange: @unchecked Sendable {
+    let file: MappedFile
+    let offset: Int
+    let count: Int
+
+    init(file: MappedFile, offset: Int, count: Int) {
+        self.file = file
+        self.offset = offset
+        self.count = count
+    }
+
+    deinit { file.dropPages(offset: offset, count: count) }
 }
 
 /// Device + inode: two paths name the same file exactly when these agree.

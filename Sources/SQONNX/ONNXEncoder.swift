@@ -122,7 +122,9 @@ public struct ONNXEncoder: Sendable {
         var identities = Set<ObjectIdentifier>()
         var paths: [String] = []
         func visit(_ tensor: Tensor) {
-            if let mapping = tensor.storage.owner as? MappedFile, identities.insert(ObjectIdentifier(mapping)).inserted {
+            let owner = tensor.storage.owner
+            if let mapping = (owner as? MappedRange)?.file ?? owner as? MappedFile,
+               identities.insert(ObjectIdentifier(mapping)).inserted {
                 paths.append(mapping.path)
             }
         }

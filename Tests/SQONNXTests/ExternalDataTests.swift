@@ -35,7 +35,37 @@ import Testing
         let model = try ONNXDecoder().decode(file: layout.modelPath)
         let tensor = try #require(model.graph.initializers.first?.constant)
         #expect(tensor.elements(as: Float.self) == [4, 5, 6, 7])
-        #expect(tensor.storage.owner is MappedFile)
+        #expect(tensor.storage.owner is MappedRange)
+    }
+
+    /// A tensor borrowed from external data gives its whole pages back when the last copy of
+    /// it goes (a pass replaced the weight); the bytes read the same afterwards.
+    @Test func releasedTensorsDropTheirPages() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let folder = try TemporaryFolder()
+        let values = (0..<(4 * page / 4)).map { Float($0) }  // 4 pages of floats
+        try Data(floatBytes(values)).write(to: URL(fileURLWithPath: folder.file("w.bin")))
+        let mapping = try MappedFile(path: folder.file("w.bin"))
+        // Whole pages inside the range only: [100, 100 + 2 pages) holds one whole page.
+        #expect(mapping.dropPages(offset: 100, count: 2 * page) == page)
+        #expect(mapping.dropPages(offset: 0, count: 4 * page) == 4 * page)
+        #expect(mapping.dropPages(offset: 1, count: page - 2) == 0)
+        #expect(mapping.dropPages(offset: 3 * page, count: 2 * page) == 0, "beyond the end: refused")
+        #expect(Array(mapping.bytes.bindMemory(to: Float.self)) == values, "dropped pages are read again")
+
+        let tensor = tensorProto("w", dims: [Int64(2 * page / 4)], external: [("location", "w.bin"), ("offset", String(page))])
+        let modelPath = try folder.write(handBuiltModel(initializers: [tensor]), to: "model.onnx")
+        var model: Model? = try ONNXDecoder().decode(file: modelPath)
+        let file: MappedFile
+        do {  // no reference to the range may outlive the model
+            let range = try #require(model?.graph.initializers.first?.constant?.storage.owner as? MappedRange)
+            file = range.file
+            #expect(range.offset == page && range.count == 2 * page)
+        }
+        #expect(model?.graph.initializers.first?.constant?.elements(as: Float.self) == Array(values[(page / 4)..<(3 * page / 4)]))
+        #expect(file.droppedBytes.load(ordering: .relaxed) == 0)
+        model = nil
+        #expect(file.droppedBytes.load(ordering: .relaxed) == 2 * page)
     }
 
     @Test func lengthMayBeOmitted() throws {
@@ -120,7 +150,7 @@ import Testing
         try ONNXEncoder(options: .init(externalData: true)).write(model, to: output)
         let reread = try ONNXDecoder().decode(file: output)
         #expect(differences(model, reread).isEmpty)
-        let owners = reread.graph.initializers.map { $0.constant?.storage.owner is MappedFile }
+        let owners = reread.graph.initializers.map { $0.constant?.storage.owner is MappedRange }
         #expect(owners == [true, false, true])
         let dataSize = try FileManager.default.attributesOfItem(atPath: output + ".data")[.size] as? Int
         #expect(dataSize == 1216 + 1028)  // 'odd' starts at 1216, the first multiple of 64 after 1200

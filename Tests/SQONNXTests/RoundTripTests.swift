@@ -136,7 +136,7 @@ import Testing
         let reread = try ONNXDecoder().decode(file: output)
         #expect(differences(model, reread).isEmpty)
         let storage = try #require(reread.graph.initializers.first?.constant?.storage)
-        #expect(storage.owner is MappedFile, "external tensors are borrowed from the mapping")
+        #expect(storage.owner is MappedRange, "external tensors are borrowed from the mapping")
         // And back to a single file.
         let inline = folder.file("inline-again.onnx")
         try ONNXEncoder().write(reread, to: inline)

@@ -204,3 +204,74 @@ import Testing
         }
     }
 }
+
+/// `PlanOptions.packedWeightBytes`: constant weights are packed at plan time, in node order,
+/// while their float32 size fits the budget; the rest are widened and packed at every run
+/// (what keeps calibration of a large float16 model near the model's size). Both paths give
+/// the same bytes.
+@Suite struct PackedWeightBudgetTests {
+    /// x · W0 · W1 · W2, every tensor in `dtype`, W [4, 4]: 64 bytes of float32 per weight.
+    /// Values on a 1/8 grid, so every product and sum is exact in float32.
+    static func chain(_ dtype: DType) throws -> TestGraph {
+        let g = TestGraph()
+        var h = g.input("x", dtype, [.symbolic("m"), .known(4)])
+        for i in 0..<3 {
+            let values = (0..<16).map { Float(($0 * 7 + i * 3) % 11) / 8 - 0.5 }
+            h = g.op("MatMul", [h, g.constant("w\(i)", try tensor(dtype, [4, 4], values))], name: "mm\(i)")
+        }
+        g.output(h)
+        return g
+    }
+
+    static func tensor(_ dtype: DType, _ shape: [Int], _ values: [Float]) throws -> Tensor {
+        guard dtype == .float16 else { return floats(shape, values) }
+        let bits = values.map(\.float16Bits)
+        return try Tensor(dtype: .float16, shape: shape, storage: bits.withUnsafeBytes { TensorStorage(copying: $0) })
+    }
+
+    static func packed(_ plan: ExecutionPlan) -> [Bool] {
+        plan.steps.compactMap { ($0.kernel as? MatMulKernel).map { $0.packedB != nil } }
+    }
+
+    /// An unpacked half-precision weight is widened a block of columns at a time; any block
+    /// width gives the product of the whole widened weight.
+    @Test(arguments: [DType.float16, .bfloat16])
+    func columnBlocksGiveTheWholeProduct(dtype: DType) throws {
+        let (k, n) = (5, 11)
+        let values = (0..<(k * n)).map { Float(($0 * 5) % 13) / 8 - 0.75 }  // exact in both types
+        let bits = values.map { dtype == .float16 ? $0.float16Bits : UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+        let b = try Tensor(dtype: dtype, shape: [k, n], storage: bits.withUnsafeBytes { TensorStorage(copying: $0) })
+        let a = floats([2, 3, k], (0..<(6 * k)).map { Float($0 % 7) / 4 - 0.5 })
+        let pool = BufferPool(maxTensorBytes: .max)
+        let whole = try matmul(a, try widenedToFloat(b, pool), pool)
+        for columns in [1, 3, 4, 11, 64] {
+            let blocked = try matmulByColumnBlocks(a, halfB: b, columns: columns, pool)
+            #expect(blocked.shape == [2, 3, n])
+            #expect(blocked.elements(as: Float.self) == whole.elements(as: Float.self), "columns \(columns)")
+        }
+    }
+
+    @Test(arguments: [DType.float, .float16])
+    func weightsPastTheBudgetArePackedPerRun(dtype: DType) throws {
+        let unlimited = try Self.chain(dtype).plan()
+        let two = try Self.chain(dtype).plan(options: PlanOptions(packedWeightBytes: 2 * 64 + 63))
+        let none = try Self.chain(dtype).plan(options: PlanOptions(packedWeightBytes: 0))
+        #expect(Self.packed(unlimited) == [true, true, true])
+        #expect(Self.packed(two) == [true, true, false])
+        #expect(Self.packed(none) == [false, false, false])
+        let x = try Self.tensor(dtype, [3, 4], (0..<12).map { Float($0 % 5) / 4 - 0.5 })
+        let reference = try #require(try unlimited.run(inputs: ["x": x])["mm2"])
+        #expect(reference.dtype == dtype && reference.shape == [3, 4])
+        for plan in [two, none] {
+            for _ in 0..<2 {  // the second run reuses the widened weights' buffers
+                let y = try #require(try plan.run(inputs: ["x": x])["mm2"])
+                #expect(y.dtype == dtype && y.shape == [3, 4])
+                #expect(Array(y.storage.bytes) == Array(reference.storage.bytes))
+            }
+        }
+    }
+}
+
+private extension Float {
+    var float16Bits: UInt16 { Float16(self).bitPattern }
+}

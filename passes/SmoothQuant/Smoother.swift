@@ -52,10 +52,13 @@ public struct Smoother {
     /// listed in `skipped` (value name and reason).
     public func run(on graph: Graph, statistics: inout CalibrationStatistics) throws
         -> (groups: [SmoothGroupReport], skipped: [(activation: String, reason: String)]) {
-        let groups = SmoothGroupFinder.groups(in: graph, scope: scope, includeHeads: includeHeads)
+        // Drained one group at a time: a group holds its linears' weight tensors, which must
+        // go as soon as the smoothed ones replace them (for a model whose weights are mapped
+        // from external data, that also drops the input's pages; MappedRange in SQONNX).
+        var pending = Array(SmoothGroupFinder.groups(in: graph, scope: scope, includeHeads: includeHeads).reversed())
         var reports: [SmoothGroupReport] = []
         var skipped: [(String, String)] = []
-        for found in groups {
+        while let found = pending.popLast() {
             let group = found.refreshed()  // current weights (see `apply`)
             let name = group.activation.name
             guard let stats = statistics[name] else {

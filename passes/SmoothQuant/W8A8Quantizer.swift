@@ -119,15 +119,20 @@ public struct W8A8Quantizer {
             operands.append((node, 1, b, try mode(for: b, role: .columns(contracted: contracted), statistics, node), type))
         }
 
-        // Mutate.
+        // Mutate. One weight at a time, each float weight dropped as soon as its int8 form
+        // replaces it: only the layer's node and float type are kept, so the float weights
+        // never all stay alive next to the int8 ones (peak memory of a large model).
         let builder = QDQBuilder(graph: graph, target: options.target)
         let perChannel = options.weights == .perChannel
-        for layer in linears {
+        let linearNodes = linears.map { (node: $0.node, floatType: $0.floatType) }
+        var pending = Array(linears.reversed())
+        linears = []
+        while let layer = pending.popLast() {
             let scaleType: DType? = Float32Islands.needed(for: layer.floatType) ? .float : nil
             layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel, floatType: scaleType))
+            graph.dropReplacedInitializers([layer.weight])
         }
         var islands = Float32Islands(graph: graph)
-        graph.dropReplacedInitializers(linears.map(\.weight))
         var shared: [SharedKey: QuantizedOperand] = [:]
         let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
         var firstConsumer: [SharedKey: Node] = [:]
@@ -157,7 +162,7 @@ public struct W8A8Quantizer {
             op.node.setInput(op.index, operand.value)
             if let scale = operand.postScale { postScales.append((op.node, scale)) }
         }
-        for (node, type) in linears.map({ ($0.node, $0.floatType) }) + bmms.map({ ($0, operandTypes[ObjectIdentifier($0)] ?? .float) })
+        for (node, type) in linearNodes.map({ ($0.node, $0.floatType) }) + bmms.map({ ($0, operandTypes[ObjectIdentifier($0)] ?? .float) })
         where Float32Islands.needed(for: type) {
             islands.close(node, narrowingTo: type)
         }
@@ -165,7 +170,7 @@ public struct W8A8Quantizer {
         for (node, scale) in postScales {
             builder.scaleOutput(of: node, by: scale)
         }
-        report.linears = linears.map(\.node.name)
+        report.linears = linearNodes.map(\.node.name)
         report.bmms = bmms.map(\.name)
         return report
     }

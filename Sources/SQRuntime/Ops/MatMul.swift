@@ -5,22 +5,78 @@ import SQIR
 /// numeric types use a plain loop.
 struct MatMulKernel: OpKernel {
     let packedB: PackedFloat32Weights?
+    /// A constant 2-D float16/bfloat16 B left unpacked (past `PlanOptions.packedWeightBytes`):
+    /// each run widens it a block of columns at a time (`matmulByColumnBlocks`), so B is never
+    /// whole in float32 (an LM head [2048, 32000]: 16 MiB at a time instead of 262 MB widened
+    /// plus 262 MB packed by the GEMM).
+    var blockedHalfB = false
     var preparedInputs: Set<Int> { packedB == nil ? [] : [1] }
 
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         var packed: PackedFloat32Weights?
+        var blocked = false
         if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision {
-            b = try widenedToFloat(b, BufferPool(maxTensorBytes: .max))
-            packed = try b.withElements(as: Float.self) { try packWeights($0, k: b.shape[0], n: b.shape[1], transposed: false) }
+            if node.reservePackedWeights(elements: b.count) {
+                b = try widenedToFloat(b, BufferPool(maxTensorBytes: .max))
+                packed = try b.withElements(as: Float.self) { try packWeights($0, k: b.shape[0], n: b.shape[1], transposed: false) }
+            } else {
+                blocked = b.dtype.isHalfPrecision
+            }
         }
-        return MatMulKernel(packedB: packed)
+        return MatMulKernel(packedB: packed, blockedHalfB: blocked)
     }
 
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        try computingHalfInFloat(inputs, widen: packedB == nil ? [0, 1] : [0], pool) { ins in
+        if blockedHalfB, inputs.count > 1, let b = inputs[1], b.dtype.isHalfPrecision, b.rank == 2,
+           let a = inputs[0], a.rank >= 1, a.dtype == b.dtype {
+            return try computingHalfInFloat(inputs, widen: [0], pool) { ins in
+                [try matmulByColumnBlocks(try required(ins, 0), halfB: b, pool)]
+            }
+        }
+        return try computingHalfInFloat(inputs, widen: packedB == nil ? [0, 1] : [0], pool) { ins in
             let a = try required(ins, 0)
             if let packedB { return [try matmul(a, packed: packedB, pool)] }
             return [try matmul(a, try required(ins, 1), pool)]
+        }
+    }
+}
+
+/// a[..., K] · B[K, N] for a float16/bfloat16 B: `columns` columns of B (default: 16 MiB of
+/// float32) are widened into a scratch block and multiplied with every row of A in one GEMM,
+/// block after block. The same float32 products as widening B whole.
+func matmulByColumnBlocks(_ a: Tensor, halfB b: Tensor, columns: Int? = nil, _ pool: BufferPool) throws -> Tensor {
+    let k = b.shape[0], n = b.shape[1]
+    guard a.dtype == .float, a.rank >= 1, a.shape[a.rank - 1] == k, b.dtype.isHalfPrecision, b.rank == 2 else {
+        throw OpError("MatMul operands do not fit: \(a.dtype) \(a.shape) x \(b.dtype) \(b.shape)")
+    }
+    let rows = a.shape.dropLast().reduce(1, *)
+    let width = max(1, min(n, columns ?? (16 << 20) / max(1, k * MemoryLayout<Float>.stride)))
+    let isFloat16 = b.dtype == .float16
+    return try a.withElements(as: Float.self) { ea in
+        try b.withElements(as: UInt16.self) { eb in
+            try pool.make(Float.self, shape: Array(a.shape.dropLast()) + [n]) { out in
+                guard rows > 0 && n > 0 else { return }
+                var block = [Float](repeating: 0, count: k * width)
+                var product = [Float](repeating: 0, count: rows * width)
+                for first in stride(from: 0, to: n, by: width) {
+                    let w = min(width, n - first)
+                    for kk in 0..<k {
+                        for j in 0..<w {
+                            let bits = eb[kk * n + first + j]
+                            block[kk * w + j] = isFloat16 ? halfToFloat(bits) : bfloat16ToFloat(bits)
+                        }
+                    }
+                    try block.withUnsafeBufferPointer { bp in
+                        try product.withUnsafeMutableBufferPointer { pp in
+                            try gemm(ea, UnsafeBufferPointer(rebasing: bp[0..<(k * w)]), m: rows, k: k, n: w,
+                                     out: UnsafeMutableBufferPointer(rebasing: pp[0..<(rows * w)]))
+                        }
+                    }
+                    for r in 0..<rows {
+                        for j in 0..<w { out[r * n + first + j] = product[r * w + j] }
+                    }
+                }
+            }
         }
     }
 }
@@ -143,7 +199,8 @@ struct GemmKernel: OpKernel {
     static func make(_ node: NodeLowering) throws -> any OpKernel {
         let transB = try node.int("transB", default: 0) != 0
         var packed: PackedFloat32Weights?
-        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision {
+        if var b = node.constantInput(1), b.rank == 2, b.dtype == .float || b.dtype.isHalfPrecision,
+           node.reservePackedWeights(elements: b.count) {
             b = try widenedToFloat(b, BufferPool(maxTensorBytes: .max))
             let (k, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
             packed = try b.withElements(as: Float.self) { try packWeights($0, k: k, n: n, transposed: transB) }

@@ -20,10 +20,19 @@ public struct PlanOptions: Sendable {
     /// Values an observer will ask for: no fusion absorbs the node that computes them
     /// (e.g. `sqopt verify --layerwise` keeps every MatMul output observable).
     public var observable: Set<String> = []
+    /// Largest total of weights packed at plan time, in bytes of float32. A constant
+    /// MatMul/Gemm weight is packed once into float32 panels: that costs its size again (a
+    /// float16 weight twice its size) on top of the model. Weights past this budget (in node
+    /// order) are widened and packed at every run instead, into buffers the next layer
+    /// reuses: memory stays at the model's size plus one layer, at some cost in speed.
+    /// Default: no limit. `calibrate` uses 64 MiB (`InterpreterRunner`).
+    public var packedWeightBytes: Int = .max
 
     public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true,
-                bufferCacheBytes: Int = 2 << 30, fuseElementwise: Bool = true, observable: Set<String> = []) {
+                bufferCacheBytes: Int = 2 << 30, fuseElementwise: Bool = true, observable: Set<String> = [],
+                packedWeightBytes: Int = .max) {
         self.observable = observable
+        self.packedWeightBytes = packedWeightBytes
         self.foldConstants = foldConstants
         self.maxTensorBytes = maxTensorBytes
         self.lowerInt8 = lowerInt8

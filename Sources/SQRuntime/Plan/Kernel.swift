@@ -17,6 +17,13 @@ extension OpKernel {
     var preparedInputs: Set<Int> { [] }
 }
 
+/// Bytes of packed weights a plan may still prepare while it is lowered (one lowering,
+/// one thread).
+final class PackBudget {
+    var remaining: Int
+    init(_ bytes: Int) { remaining = bytes }
+}
+
 /// What a kernel factory may look at: the node, the opset it was written against, and
 /// the constant inputs known at plan time (initializers and folded values).
 struct NodeLowering {
@@ -24,6 +31,18 @@ struct NodeLowering {
     /// Version of the node's domain imported by the model.
     let opset: Int
     let constantOf: (Value) -> Tensor?
+    /// What is left of `PlanOptions.packedWeightBytes` (nil: no limit).
+    var packBudget: PackBudget? = nil
+
+    /// Whether the kernel may pack a constant weight of `elements` float32 values now; if so
+    /// its bytes are taken from the plan's budget.
+    func reservePackedWeights(elements: Int) -> Bool {
+        guard let packBudget else { return true }
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !overflow, bytes <= packBudget.remaining else { return false }
+        packBudget.remaining -= bytes
+        return true
+    }
 
     var inputCount: Int { node.inputs.count }
     var outputCount: Int { node.outputs.count }

@@ -21,11 +21,14 @@ struct Lowering {
 
     private var slotOf: [ObjectIdentifier: Int] = [:]
     private var constantValue: [ObjectIdentifier: Tensor] = [:]
+    /// `options.packedWeightBytes` not yet used by packed weights (nil: no limit).
+    private let packBudget: PackBudget?
 
     init(graph: Graph, opsets: [String: Int], options: PlanOptions) {
         self.graph = graph
         self.opsets = opsets
         self.options = options
+        self.packBudget = options.packedWeightBytes == .max ? nil : PackBudget(max(0, options.packedWeightBytes))
     }
 
     private mutating func slot(for value: Value, byNode: Bool) -> Int {
@@ -133,7 +136,8 @@ struct Lowering {
                 throw IRError(node: node, reason: "operators with subgraphs are not supported")
             }
             let constants = constantValue
-            let context = NodeLowering(node: node, opset: opset) { constants[ObjectIdentifier($0)] }
+            let context = NodeLowering(node: node, opset: opset, constantOf: { constants[ObjectIdentifier($0)] },
+                                       packBudget: packBudget)
             do {
                 kernel = try factory(context)
             } catch {
