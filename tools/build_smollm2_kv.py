@@ -249,13 +249,7 @@ def main() -> int:
         out_dir = args.out or REPO / "models" / "tiny-llama-kv"
         doc = "tiny LLaMA-style KV-cache decoder, random weights; built by tools/build_smollm2_kv.py --tiny"
     else:
-        import gguf
-        gguf_path = realmodels.package_dir(realmodels.SMOLLM2_PACKAGE) / realmodels.SMOLLM2_GGUF
-        reader = gguf.GGUFReader(str(gguf_path))
-        config = LlamaConfig.from_gguf(reader)
-        layers = config.layers if args.layers is None else args.layers
-        if not 1 <= layers <= config.layers:
-            parser.error(f"--layers must be in 1...{config.layers}")
+        reader, config, layers = prefill.open_gguf(parser, args.layers)
         weights = prefill.GGUFWeights(reader)
         name = "smollm2" + ("" if layers == config.layers else f"-{layers}l") + "-kv"
         out_dir = args.out or REPO / "build" / "kv" / name
