@@ -1,4 +1,5 @@
 import Foundation
+import SQDriver
 import SQIR
 import SQONNX
 import SQRuntime

@@ -2,7 +2,8 @@ import Foundation
 import SQIR
 
 /// Reads NumPy `.npy` files (format versions 1–3): little-endian or byte-order-free numeric
-/// dtypes, C order. Enough for calibration samples written by `np.save`.
+/// dtypes, C order. Enough for calibration samples written by `np.save` (read by the CLI's
+/// `CalibrationDirectory`) and for `sqopt run --data` inputs.
 public enum NpyReader {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
@@ -12,7 +13,7 @@ public enum NpyReader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw IRError(file: path, reason: "cannot read: \(CalibrationStatistics.describe(error))")
+            throw IRError(file: path, reason: "cannot read: \((error as NSError).localizedDescription)")
         }
         do {
             return try decode([UInt8](data))
