@@ -109,7 +109,7 @@ public struct FoldConstants: Pass {
     }
 
     private func isCandidate(_ node: Node, in graph: Graph) -> Bool {
-        guard node.domain.isEmpty || node.domain == "ai.onnx", node.subgraphs.isEmpty else { return false }
+        guard node.domain.isEmpty, node.subgraphs.isEmpty else { return false }
         guard !FoldConstants.neverFolded.contains(node.opType) else { return false }
         if node.opType == "DequantizeLinear" && !foldsDequantize { return false }
         guard !node.outputs.isEmpty else { return false }

@@ -17,7 +17,7 @@ public struct BuiltinConstantEvaluator: ConstantEvaluator {
     ]
 
     public func evaluate(_ node: Node, inputs: [Tensor?], opset: Int) throws -> [Tensor]? {
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        guard node.domain.isEmpty else { return nil }
         if node.opType == "Constant" { return node.output(0)?.knownConstant.map { [$0] } }
         var arrays: [DenseArray?] = []
         for input in inputs {

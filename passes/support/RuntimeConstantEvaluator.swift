@@ -27,7 +27,7 @@ public struct RuntimeConstantEvaluator: ConstantEvaluator {
         graph.append(Node(node.opType, domain: node.domain, name: node.name, inputs: operands,
                           outputs: outputs, attributes: node.attributes))
         graph.outputs = outputs.compactMap { $0 }
-        let domain = node.domain == "ai.onnx" ? "" : node.domain
+        let domain = node.domain
         var imports = [OpsetImport(domain: "", version: opset)]
         if !domain.isEmpty { imports.append(OpsetImport(domain: domain, version: 1)) }
         let model = Model(graph: graph, irVersion: OpsetAdapters.irVersion(forOpset: opset), opsetImports: imports)

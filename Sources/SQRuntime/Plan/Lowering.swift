@@ -126,11 +126,10 @@ struct Lowering {
         if let fused {
             kernel = fused
         } else {
-            let domain = node.domain == "ai.onnx" ? "" : node.domain
-            let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
+            let domain = node.domain
+            let opset = opsets[domain] ?? 1
             guard let factory = OpRegistry.factory(opType: node.opType, domain: domain) else {
-                let shownDomain = domain.isEmpty ? "ai.onnx" : domain
-                throw IRError(node: node, reason: "unsupported operator '\(node.opType)' (domain '\(shownDomain)', opset \(opset))")
+                throw IRError(node: node, reason: "unsupported operator '\(node.opType)' (domain '\(ONNXDomain.displayName(domain))', opset \(opset))")
             }
             guard node.subgraphs.isEmpty else {
                 throw IRError(node: node, reason: "operators with subgraphs are not supported")
