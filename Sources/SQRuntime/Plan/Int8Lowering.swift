@@ -268,8 +268,9 @@ struct Int8Lowering {
         guard sameValue(scale, dqScale) else { return nil }
         let zeroPoints = [q.input(2), dq.input(2)].map { $0.flatMap(constantTensor) }
         if zeroPoints.contains(where: { $0?.dtype == .uint8 }) {
-            // uint8 with zero point 128 on both: the symmetric codes shifted by 128.
-            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == [128] }) else { return nil }
+            // uint8 with zero point 128 on both: the symmetric codes shifted by 128 (`Int8Codes`).
+            let shift = [Int64(Int8Codes.uint8ZeroPoint)]
+            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == shift }) else { return nil }
         } else {
             for (zp, value) in zip([q.input(2), dq.input(2)], zeroPoints) where zp != nil {
                 guard let t = value, t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }

@@ -32,6 +32,11 @@ public enum Int8Codes {
     public static let symmetricLowerBound: Int8 = -127
     public static let fullLowerBound: Int8 = -128
 
+    /// The zero point of the uint8 activation form (`quantize{target=onnxruntime}`), written by
+    /// QDQBuilder and matched by Int8Lowering: `clamp(round(x/Δ) + 128, 0, 255) - 128 ==
+    /// clamp(round(x/Δ), -128, 127)`, the codes of the `full` range shifted by 128.
+    public static let uint8ZeroPoint = 128
+
     /// `x / scale` rounded half to even (not yet saturated; NaN stays NaN).
     @inline(__always)
     public static func rounded(_ x: Float, scale: Float) -> Float {

@@ -10,11 +10,6 @@ public enum Int8Quantization {
     /// Smallest scale written into a graph: keeps `x / Δ` finite when a range is 0.
     public static let minimumScale = Float.leastNormalMagnitude
 
-    /// The onnxruntime target writes activation codes as uint8 `q + 128` with zero point 128:
-    /// `clamp(round(x/Δ) + 128, 0, 255) - 128 == clamp(round(x/Δ), -128, 127)`, the int8
-    /// codes of ONNX QuantizeLinear, shifted (`QuantTarget.onnxruntime`).
-    public static let uint8Offset = 128
-
     /// Δ for a range `absMax`: `absMax / 127`, or 1 when the range is 0 or not finite
     /// (an all-zero weight column quantizes to 0 under any scale).
     public static func weightScale(absMax: Float) -> Float {
