@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "SQONNXTests", dependencies: ["SQONNX", "SQIR"]),
         .testTarget(name: "SQKernelsTests", dependencies: ["SQKernels", "SQRuntime", "SQIR"]),
         .testTarget(name: "SQRuntimeTests", dependencies: ["SQRuntime", "SQONNX", "SQIR"]),
-        .testTarget(name: "SQPassesTests", dependencies: ["SQPasses", "SQRuntime", "SQONNX", "SQIR", "ExampleCustomPass"]),
+        .testTarget(name: "SQPassesTests", dependencies: ["SQPasses", "SQRuntime", "SQONNX", "SQIR", "SQDriver", "ExampleCustomPass"]),
         .testTarget(name: "CLITests", dependencies: ["SQDriver", "SQIR"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]

@@ -34,7 +34,7 @@ public struct Calibrate: Pass {
     static let percentileOption = PassOption("percentile", default: 100.0,
                                              help: "clip static (O3) scales at this percentile of abs(x) (100 = maximum)")
     static let maxSamplesOption = PassOption("max-samples", default: 0, help: "use at most this many samples (0 = all)")
-    static let rowsOption = PassOption("rows", default: 64,
+    public static let rowsOption = PassOption("rows", default: 64,
                                        help: "tokens per linear input sampled for smooth{alpha=auto} (0 = none)")
 
     public static var options: [PassOptionDeclaration] {

@@ -53,13 +53,15 @@ public struct Quantize: Pass {
         pipeline runs upgrade-opset first.
         """
 
-    static let policyOption = PassOption("policy", default: QuantPolicy.O1,
+    // The declared defaults below are the only place they are written: `QuantizeOptions`,
+    // `smooth`'s policy/weights (what alpha=auto optimizes for) and the docs read them.
+    public static let policyOption = PassOption("policy", default: QuantPolicy.O1,
                                          help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations")
-    static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
-    static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
-    static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
-    static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
-    static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
+    public static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
+    public static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
+    public static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
+    public static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
+    public static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
                                          help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
 
     public static var options: [PassOptionDeclaration] {

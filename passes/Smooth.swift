@@ -38,14 +38,19 @@ public struct Smooth: Pass {
         an inserted Mul. Needs calibration statistics (calibrate or --load-calib).
         """
 
-    static let alphaOption = PassOption("alpha", default: SmoothAlpha.value(0.5),
+    /// SmoothQuant's α 0.5: the `alpha` option's default, and what `alpha=auto` uses for a
+    /// group it cannot search.
+    public static let defaultAlpha = 0.5
+    // `Smoother`'s defaults are these declarations.
+    public static let alphaOption = PassOption("alpha", default: SmoothAlpha.value(defaultAlpha),
                                         help: "migration strength α in [0, 1], or auto (search per group)")
-    static let scopeOption = PassOption("scope", default: SmoothScope.norms,
+    public static let scopeOption = PassOption("scope", default: SmoothScope.norms,
                                         help: "norms: linears after a normalization; all: every linear")
-    static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
-    static let policyOption = PassOption("policy", default: QuantPolicy.O1,
+    public static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
+    // alpha=auto optimizes for quantize's defaults unless told otherwise (declared there once).
+    static let policyOption = PassOption("policy", default: Quantize.policyOption.defaultValue,
                                          help: "with alpha=auto: the activation quantization to optimize for")
-    static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel,
+    static let weightsOption = PassOption("weights", default: Quantize.weightsOption.defaultValue,
                                           help: "with alpha=auto: the weight quantization to optimize for")
 
     public static var options: [PassOptionDeclaration] {
@@ -80,8 +85,9 @@ public struct Smooth: Pass {
         guard var statistics = context[CalibrationStatisticsKey.self] else {
             throw IRError(file: model.sourcePath, reason: "smooth needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
         }
-        var smoother = Smoother(alpha: 0.5, scope: scope)
-        smoother.includeHeads = lmHead
+        // With alpha=auto, `alphaForGroup` chooses per group and falls back to the declared
+        // default α where it cannot (no sampled rows).
+        var smoother = Smoother(alpha: Self.defaultAlpha, scope: scope, includeHeads: lmHead)
         switch alpha {
         case .value(let a): smoother.alpha = a
         case .auto:

@@ -96,7 +96,7 @@ public struct CanonicalizeNorms: Pass {
 
     static func countNorms(in graph: Graph) -> Int {
         graph.nodes.reduce(0) { n, node in
-            n + (normOps.contains(node.opType) && (node.domain.isEmpty || node.domain == "ai.onnx") ? 1 : 0)
+            n + (normOps.contains(node.opType) && node.domain.isEmpty ? 1 : 0)
                 + node.subgraphs.reduce(0) { $0 + countNorms(in: $1) }
         }
     }

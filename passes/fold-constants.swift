@@ -13,8 +13,8 @@ import SQIR
 /// An output is kept only if it has at most `max-elements` elements or no more than the
 /// largest input (so transposing a weight folds, an Expand to a huge mask does not).
 /// Evaluation uses the `ConstantEvaluator` in the context (`ConstantEvaluatorKey`), else the
-/// built-in evaluator (exact shape arithmetic and elementwise math) and, for every other op,
-/// the interpreter's kernels (`RuntimeConstantEvaluator`).
+/// interpreter's kernels (`RuntimeConstantEvaluator`: SQRuntime's `NodeEvaluation`, the one
+/// evaluator plan building folds with too), so a folded value has the bits a run computes.
 ///
 /// Options: `max-elements` (int, 65536), `fold-dequantize` (bool, false).
 ///
@@ -40,8 +40,8 @@ public struct FoldConstants: Pass {
     public static let description = """
         Evaluates, in topological order, Constant nodes, nodes whose inputs are all constant, \
         and Shape/Size of values with a known static shape, and turns their outputs into \
-        initializers (same names). Shape arithmetic and elementwise math are computed exactly \
-        in the pass; other ops run on the interpreter's kernels. Nodes producing a graph output, random ops, other domains, \
+        initializers (same names). Nodes are evaluated with the interpreter's kernels, as a run \
+        would compute them. Nodes producing a graph output, random ops, other domains, \
         and DequantizeLinear (unless fold-dequantize) are left alone. An output is kept only if \
         it has at most max-elements elements or no more than the largest input.
         """
@@ -71,9 +71,7 @@ public struct FoldConstants: Pass {
     }
 
     public func run(on model: Model, context: PassContext) throws -> PassResult {
-        let evaluator = context[ConstantEvaluatorKey.self]
-            ?? ChainedConstantEvaluator([BuiltinConstantEvaluator(maxOutputElements: max(maxElementCount, 1 << 22)),
-                                         RuntimeConstantEvaluator()])
+        let evaluator = context[ConstantEvaluatorKey.self] ?? RuntimeConstantEvaluator()
         var statistics = PassStatistics()
         try fold(model.graph, opset: model.opsetVersion("") ?? 1, evaluator: evaluator,
                  context: context, statistics: &statistics)
@@ -109,7 +107,7 @@ public struct FoldConstants: Pass {
     }
 
     private func isCandidate(_ node: Node, in graph: Graph) -> Bool {
-        guard node.domain.isEmpty || node.domain == "ai.onnx", node.subgraphs.isEmpty else { return false }
+        guard node.domain.isEmpty, node.subgraphs.isEmpty else { return false }
         guard !FoldConstants.neverFolded.contains(node.opType) else { return false }
         if node.opType == "DequantizeLinear" && !foldsDequantize { return false }
         guard !node.outputs.isEmpty else { return false }

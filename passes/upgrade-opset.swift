@@ -93,7 +93,7 @@ public struct UpgradeOpset: Pass {
     private func plan(_ graph: Graph, from: Int, into rewrites: inout [OpsetAdapters.Rewrite]) throws {
         for node in graph.nodes {
             for sub in node.subgraphs { try plan(sub, from: from, into: &rewrites) }
-            guard node.domain.isEmpty || node.domain == "ai.onnx" else { continue }
+            guard node.domain.isEmpty else { continue }
             if let rewrite = try OpsetAdapters.plan(node, from: from, to: target) { rewrites.append(rewrite) }
         }
     }

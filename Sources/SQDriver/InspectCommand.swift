@@ -74,7 +74,7 @@ struct ModelSummary: Encodable {
     init(_ model: Model) {
         let g = model.graph
         irVersion = model.irVersion
-        opsets = Dictionary(model.opsetImports.map { ($0.domain.isEmpty ? "ai.onnx" : $0.domain, $0.version) }, uniquingKeysWith: { a, _ in a })
+        opsets = Dictionary(model.opsetImports.map { (ONNXDomain.displayName($0.domain), $0.version) }, uniquingKeysWith: { a, _ in a })
         producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
         let initializerIDs = Set(g.initializers.map(ObjectIdentifier.init))
         inputs = g.inputs.filter { !initializerIDs.contains(ObjectIdentifier($0)) }

@@ -1,6 +1,6 @@
 import Foundation
 import SQIR
-import SQPasses
+import SQONNX
 
 /// Reads and writes NumPy `.npy` files (format versions 1–3, little-endian, C order).
 enum NPY {
@@ -10,7 +10,7 @@ enum NPY {
         var description: String { "\(path): not a readable .npy file: \(reason)" }
     }
 
-    /// Reading is shared with calibration (SQPasses' `NpyReader`).
+    /// Reading is shared with calibration (SQONNX's `NpyReader`).
     static func read(_ path: String) throws -> Tensor {
         try NpyReader.read(path: path)
     }

@@ -14,8 +14,7 @@ enum SampleLoader {
     }
 
     static func open(_ dir: String, model: Model) throws -> CalibrationDirectory {
-        try CalibrationDirectory(path: dir, graphInputs: runtimeInputs(model),
-                                 decodeTensorProto: { try ModelIO.loadTensor($0).0 })
+        try CalibrationDirectory(path: dir, graphInputs: runtimeInputs(model))
     }
 }
 

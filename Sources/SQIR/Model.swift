@@ -1,9 +1,30 @@
+/// The default ONNX operator-set domain has two spellings in files, "" and "ai.onnx". The IR
+/// keeps one, "": `Node.domain` and `OpsetImport.domain` store `canonical(_:)` of whatever is
+/// assigned (so a loaded file, the text parser and a pass building nodes all agree), and code
+/// compares domains with `==` / `isEmpty` only. The encoder writes "", which ONNX defines as
+/// the same domain.
+public enum ONNXDomain {
+    /// The other spelling of the default domain, accepted on input only.
+    public static let defaultDomainName = "ai.onnx"
+
+    /// `domain` with the default domain spelled "".
+    public static func canonical(_ domain: String) -> String {
+        domain == defaultDomainName ? "" : domain
+    }
+
+    /// How messages and the IR printer name a domain: "ai.onnx" for the default one.
+    public static func displayName(_ domain: String) -> String {
+        domain.isEmpty ? defaultDomainName : domain
+    }
+}
+
 /// An operator set a model imports: `domain` ("" = default ONNX domain) at `version`.
 public struct OpsetImport: Hashable, Sendable {
-    public var domain: String
+    /// Always canonical (`ONNXDomain.canonical`): "ai.onnx" is stored as "".
+    public var domain: String { didSet { domain = ONNXDomain.canonical(domain) } }
     public var version: Int
     public init(domain: String, version: Int) {
-        self.domain = domain
+        self.domain = ONNXDomain.canonical(domain)
         self.version = version
     }
 }
@@ -33,16 +54,16 @@ public final class Model {
         self.opsetImports = opsetImports
     }
 
-    /// The imported version of `domain` ("" and "ai.onnx" are the same domain).
+    /// The imported version of `domain` (either spelling of the default domain).
     public func opsetVersion(_ domain: String = "") -> Int? {
-        let d = domain == "ai.onnx" ? "" : domain
-        return opsetImports.first { ($0.domain == "ai.onnx" ? "" : $0.domain) == d }?.version
+        let d = ONNXDomain.canonical(domain)
+        return opsetImports.first { $0.domain == d }?.version
     }
 
     /// Sets the imported version of `domain`, adding the import if missing.
     public func setOpsetVersion(_ version: Int, domain: String = "") {
-        let d = domain == "ai.onnx" ? "" : domain
-        if let i = opsetImports.firstIndex(where: { ($0.domain == "ai.onnx" ? "" : $0.domain) == d }) {
+        let d = ONNXDomain.canonical(domain)
+        if let i = opsetImports.firstIndex(where: { $0.domain == d }) {
             opsetImports[i].version = version
         } else {
             opsetImports.append(OpsetImport(domain: d, version: version))

@@ -5,8 +5,9 @@
 /// `removeInput` and `setOutput` so that use lists stay right.
 public final class Node: CustomStringConvertible {
     public var opType: String
-    /// Operator-set domain; "" is the default ONNX domain (`ai.onnx`).
-    public var domain: String
+    /// Operator-set domain; "" is the default ONNX domain. Always canonical
+    /// (`ONNXDomain.canonical`): a node given "ai.onnx" stores "".
+    public var domain: String { didSet { domain = ONNXDomain.canonical(domain) } }
     public var name: String
     public var attributes: [Attribute]
     public var docString: String = ""
@@ -20,7 +21,7 @@ public final class Node: CustomStringConvertible {
     public init(_ opType: String, domain: String = "", name: String = "",
                 inputs: [Value?] = [], outputs: [Value?] = [], attributes: [Attribute] = []) {
         self.opType = opType
-        self.domain = domain
+        self.domain = ONNXDomain.canonical(domain)
         self.name = name
         self.attributes = attributes
         for v in inputs { appendInput(v) }
@@ -29,12 +30,12 @@ public final class Node: CustomStringConvertible {
 
     /// `domain::OpType`, or just `OpType` in the default domain.
     public var qualifiedOpType: String {
-        (domain.isEmpty || domain == "ai.onnx") ? opType : "\(domain)::\(opType)"
+        domain.isEmpty ? opType : "\(domain)::\(opType)"
     }
 
     /// True for an op of the default domain with this type.
     public func isOp(_ type: String) -> Bool {
-        opType == type && (domain.isEmpty || domain == "ai.onnx")
+        opType == type && domain.isEmpty
     }
 
     // MARK: attributes

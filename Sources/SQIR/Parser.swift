@@ -131,8 +131,7 @@ final class GraphParser {
         for entry in entries {
             let pair = entry.split(separator: "=")
             guard pair.count == 2, let version = Int(pair[1]) else { return nil }
-            let domain = String(pair[0])
-            opsets.append(OpsetImport(domain: domain == "ai.onnx" ? "" : domain, version: version))
+            opsets.append(OpsetImport(domain: String(pair[0]), version: version))
         }
         return (ir, opsets)
     }

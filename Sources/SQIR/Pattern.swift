@@ -39,7 +39,7 @@ public struct Pattern: Sendable {
 struct OpPattern: Sendable {
     /// Accepted op types (empty: any op).
     var opTypes: [String]
-    /// Domain of the op ("" = default ONNX domain, which also accepts "ai.onnx").
+    /// Domain of the op, canonical ("" = default ONNX domain; see `ONNXDomain`).
     var domain: String
     /// Operand patterns; nil accepts any operands.
     var operands: [Pattern]?
@@ -83,7 +83,7 @@ extension Pattern {
     /// Like `op(_:)`, accepting any of several op types.
     public static func op(oneOf types: [String], _ operands: [Pattern]? = nil, commutative: Bool = false,
                           domain: String = "", capture name: String? = nil) -> Pattern {
-        Pattern(.op(OpPattern(opTypes: types, domain: domain, operands: operands,
+        Pattern(.op(OpPattern(opTypes: types, domain: ONNXDomain.canonical(domain), operands: operands,
                               commutative: commutative, outputIndex: nil)), capture: name)
     }
 

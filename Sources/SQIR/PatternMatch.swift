@@ -108,8 +108,7 @@ public enum PatternMatcher {
 
     private static func matchNode(_ op: OpPattern, _ node: Node, capture: String?, _ state: inout State) -> Bool {
         guard op.opTypes.isEmpty || op.opTypes.contains(node.opType) else { return false }
-        let domain = node.domain == "ai.onnx" ? "" : node.domain
-        guard domain == op.domain else { return false }
+        guard node.domain == op.domain else { return false }
         guard op.nodePredicates.allSatisfy({ $0(node) }) else { return false }
         if let name = capture {
             if let bound = state.nodes[name], bound !== node { return false }

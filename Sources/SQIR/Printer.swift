@@ -21,7 +21,7 @@ public struct IRPrinter {
 
     public func print(_ model: Model) -> String {
         var header = "// ir_version \(model.irVersion), opsets "
-        header += model.opsetImports.map { "\($0.domain.isEmpty ? "ai.onnx" : $0.domain)=\($0.version)" }.joined(separator: ", ")
+        header += model.opsetImports.map { "\(ONNXDomain.displayName($0.domain))=\($0.version)" }.joined(separator: ", ")
         return header + "\n" + print(model.graph)
     }
 

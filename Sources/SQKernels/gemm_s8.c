@@ -205,8 +205,7 @@ int sq_s8_gemm_packed_s32(size_t m, size_t n, size_t k, const int8_t *a, size_t 
 void sq_quantize_rows_s8(size_t m, size_t k, const float *x, size_t ldx, int8_t *q,
                          size_t ldq, float *scales_out, float scale, int qmin) {
     const sq_kernel_table *t = sq_active_table();
-    if (qmin < -128) qmin = -128;
-    if (qmin > 0) qmin = 0;
+    qmin = sq_clamp_qmin(qmin);
     if (k == 0) {  // empty rows: nothing to read or write but the (zero) scales
         for (size_t i = 0; scales_out && i < m; i++) scales_out[i] = 0.0f;
         return;
@@ -215,7 +214,7 @@ void sq_quantize_rows_s8(size_t m, size_t k, const float *x, size_t ldx, int8_t 
         const float *row = x + i * ldx;
         float s = scale;
         if (scales_out) {
-            s = t->absmax(k, row) / 127.0f;
+            s = t->absmax(k, row) / SQ_INT8_MAX;
             scales_out[i] = s;
         }
         if (s > 0.0f)
@@ -228,8 +227,7 @@ void sq_quantize_rows_s8(size_t m, size_t k, const float *x, size_t ldx, int8_t 
 void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
                                  float *scales_out, float divisor, float min_scale, int qmin) {
     const sq_kernel_table *t = sq_active_table();
-    if (qmin < -128) qmin = -128;
-    if (qmin > 0) qmin = 0;
+    qmin = sq_clamp_qmin(qmin);
     if (k == 0) return;
     for (size_t i = 0; i < m; i++) {
         const float *row = x + i * k;
@@ -246,8 +244,7 @@ void sq_quantize_rows_dynamic_s8(size_t m, size_t k, const float *x, int8_t *q,
 
 void sq_quantize_cols_dynamic_s8(size_t k, size_t n, const float *x, int8_t *q,
                                  float *scales_out, float divisor, float min_scale, int qmin) {
-    if (qmin < -128) qmin = -128;
-    if (qmin > 0) qmin = 0;
+    qmin = sq_clamp_qmin(qmin);
     if (k == 0 || n == 0) return;
     sq_active_table()->quant_cols(k, n, x, n, q, n, scales_out, divisor, min_scale, qmin);
 }

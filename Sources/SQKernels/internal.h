@@ -3,6 +3,8 @@
 #ifndef SQKERNELS_INTERNAL_H
 #define SQKERNELS_INTERNAL_H
 
+#include <math.h>
+
 #include "sqkernels.h"
 
 #define SQ_NR SQ_PANEL_COLS  // columns per packed B panel (all ISAs)
@@ -74,6 +76,29 @@ typedef struct {
     sq_absmax_fn absmax;
     sq_quant_cols_fn quant_cols;
 } sq_kernel_table;
+
+// ---------------------------------------------------------------------------------------
+// The int8 quantization rule, written once for C (Swift's twin: `Int8Codes` in
+// Sources/SQRuntime/Support/Int8Codes.swift, which documents the two ranges):
+//     q = round_half_even(saturate(x / scale, qmin, 127))
+// qmin = -127 for sqopt's symmetric weights, -128 for activations (ONNX QuantizeLinear's
+// int8 range). Saturating before rounding gives the same codes as after (the bounds are
+// integers) and is what the vector paths do: vmaxps(v, lo) == (v > lo ? v : lo), so NaN
+// becomes qmin everywhere; vcvtps2dq rounds to nearest even like lrintf in the default mode.
+// ---------------------------------------------------------------------------------------
+#define SQ_INT8_MAX 127.0f
+
+/// One code; `lo` is (float)qmin.
+static inline int8_t sq_quant_one(float v, float lo) {
+    v = v > lo ? v : lo;
+    v = v < SQ_INT8_MAX ? v : SQ_INT8_MAX;
+    return (int8_t)lrintf(v);  // current rounding mode: nearest, ties to even
+}
+
+/// The accepted `qmin` of the quantization entry points: clamped into [-128, 0].
+static inline int sq_clamp_qmin(int qmin) {
+    return qmin < -128 ? -128 : (qmin > 0 ? 0 : qmin);
+}
 
 /// The table of the active ISA (resolved on first use).
 const sq_kernel_table *sq_active_table(void);

@@ -142,7 +142,7 @@ SQ_TARGET_AVX2 void sq_s8_tile_avx2(size_t kq, const uint8_t *a, const uint8_t *
 SQ_TARGET_AVX2 void sq_quant_row_avx2(size_t k, const float *x, int8_t *q, float scale,
                                       int qmin) {
     __m256 vs = _mm256_set1_ps(scale);
-    __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps(127.0f);
+    __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps(SQ_INT8_MAX);
     size_t i = 0;
     for (; i + 8 <= k; i += 8) {
         __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
@@ -191,7 +191,7 @@ SQ_TARGET_AVX2 void sq_quant_cols_avx2(size_t k, size_t n, const float *x, size_
         s = _mm256_blendv_ps(s, vnan, _mm256_or_ps(_mm256_cmp_ps(s, s, _CMP_UNORD_Q), min_nan));
         _mm256_storeu_ps(scales + j, s);
     }
-    __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps(127.0f);
+    __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps(SQ_INT8_MAX);
     for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; j < full; j += 8) {
             __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i * ldx + j), _mm256_loadu_ps(scales + j));

@@ -248,7 +248,7 @@ SQ_TARGET_AVX512 void sq_s8_row_avx512(size_t kq, const uint8_t *a, const uint8_
 SQ_TARGET_AVX512 void sq_quant_row_avx512(size_t k, const float *x, int8_t *q, float scale,
                                           int qmin) {
     __m512 vs = _mm512_set1_ps(scale);
-    __m512 lo = _mm512_set1_ps((float)qmin), hi = _mm512_set1_ps(127.0f);
+    __m512 lo = _mm512_set1_ps((float)qmin), hi = _mm512_set1_ps(SQ_INT8_MAX);
     for (size_t i = 0; i < k; i += 16) {
         __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);
         __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
@@ -303,7 +303,7 @@ SQ_TARGET_AVX512 void sq_quant_cols_avx512(size_t k, size_t n, const float *x, s
             _mm512_mask_storeu_ps(scales + j0 + 16 * v, lanes[v], s);
         }
     }
-    __m512 lo = _mm512_set1_ps((float)qmin), hi = _mm512_set1_ps(127.0f);
+    __m512 lo = _mm512_set1_ps((float)qmin), hi = _mm512_set1_ps(SQ_INT8_MAX);
     for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; j < n; j += 16) {
             __mmask16 mk = n - j >= 16 ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);

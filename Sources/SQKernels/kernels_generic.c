@@ -68,18 +68,12 @@ void sq_s8_tile_generic(size_t kq, const uint8_t *a, const uint8_t *b, const int
 }
 
 // ---------------------------------------------------------------------------------------
-// Quantization of one row. The vector paths mirror these exact operations:
-// v = x / scale; v = v > qmin ? v : qmin; v = v < 127 ? v : 127; q = round_half_even(v).
-// (The compare-select order matches vmaxps/vminps, so NaN ends up as qmin everywhere.)
+// Quantization of one row: sq_quant_one (internal.h) of x / scale; the vector paths mirror
+// these exact operations.
 // ---------------------------------------------------------------------------------------
 void sq_quant_row_generic(size_t k, const float *x, int8_t *q, float scale, int qmin) {
-    float lo = (float)qmin, hi = 127.0f;
-    for (size_t i = 0; i < k; i++) {
-        float v = x[i] / scale;
-        v = v > lo ? v : lo;
-        v = v < hi ? v : hi;
-        q[i] = (int8_t)lrintf(v);  // current rounding mode: nearest, ties to even
-    }
+    float lo = (float)qmin;
+    for (size_t i = 0; i < k; i++) q[i] = sq_quant_one(x[i] / scale, lo);
 }
 
 float sq_absmax_generic(size_t k, const float *x) {
@@ -99,7 +93,7 @@ float sq_absmax_generic(size_t k, const float *x) {
 void sq_quant_cols_generic(size_t k, size_t n, const float *x, size_t ldx, int8_t *q,
                            size_t ldq, float *scales, float divisor, float min_scale,
                            int qmin) {
-    float lo = (float)qmin, hi = 127.0f;
+    float lo = (float)qmin;
     for (size_t j = 0; j < n; j++) {
         float m = 0.0f;
         int nan = 0;
@@ -112,10 +106,5 @@ void sq_quant_cols_generic(size_t k, size_t n, const float *x, size_t ldx, int8_
         scales[j] = (s != s || min_scale != min_scale) ? NAN : (s < min_scale ? min_scale : s);
     }
     for (size_t i = 0; i < k; i++)
-        for (size_t j = 0; j < n; j++) {
-            float v = x[i * ldx + j] / scales[j];
-            v = v > lo ? v : lo;
-            v = v < hi ? v : hi;
-            q[i * ldq + j] = (int8_t)lrintf(v);
-        }
+        for (size_t j = 0; j < n; j++) q[i * ldq + j] = sq_quant_one(x[i * ldx + j] / scales[j], lo);
 }

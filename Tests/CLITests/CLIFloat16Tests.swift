@@ -94,7 +94,7 @@ import Testing
         #expect(check["outputTypes"] as? [String] == check["sourceOutputTypes"] as? [String], "\(check)")
         // Float initializers stay in the types the input had (no float32 scale or weight
         // appears in a pure float16 model); bfloat16 layers are quantized in float32 islands
-        // (passes/SmoothQuant/Float32Islands.swift), whose scales are float32.
+        // (passes/SmoothQuant/Quantization/Float32Islands.swift), whose scales are float32.
         var expectedTypes = Set(check["sourceInitializerTypes"] as? [String] ?? [])
         if c.dtype == "bfloat16" { expectedTypes.insert("FLOAT") }
         #expect(check["initializerTypes"] as? [String] == expectedTypes.sorted(), "\(check)")

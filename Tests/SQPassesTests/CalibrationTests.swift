@@ -1,4 +1,5 @@
 import Foundation
+import SQDriver
 import SQIR
 import SQONNX
 import Testing
@@ -13,7 +14,7 @@ struct CalibrationTests {
         let samples = try CalibrationDirectory(path: SmoothQuantFixtures.modelDir(name) + "/samples",
                                                graphInputs: model.graph.inputs)
         #expect(samples.layout == .numpy && samples.count == 4)
-        let stats = try Calibrator(percentile: percentile).calibrate(
+        let stats = try Calibrator(percentile: percentile, maxSamples: nil, rowsPerValue: 0).calibrate(
             graph: model.graph, samples: samples, run: try InterpreterRunner.make(model))
         return (model, stats)
     }
@@ -120,7 +121,7 @@ struct CalibrationTests {
         for (files, message) in cases {
             let source = try sample(files)
             let error = #expect(throws: IRError.self) {
-                _ = try Calibrator().calibrate(graph: model.graph, samples: source, run: run)
+                _ = try Calibrator(percentile: nil, maxSamples: nil, rowsPerValue: 0).calibrate(graph: model.graph, samples: source, run: run)
             }
             #expect(error?.description.contains(message) == true, "\(error?.description ?? "no error") should mention \(message)")
             #expect(error?.file?.hasSuffix("/0") == true)

@@ -1,4 +1,5 @@
 import Foundation
+import SQDriver
 import SQIR
 import SQONNX
 import SQRuntime
@@ -73,7 +74,7 @@ struct QuantizeONNXTests {
         #expect(status == 0, "\(output)")
         let original = try Self.compare(name, candidate: result.path, ["--policy", "fp32", "--no-smooth"], rtol: 1e-5)
         #expect(original.0 == 0, "\(original.1)")
-        let quantized = try Self.optimize(name, quantize: QuantizeOptions(policy: .O1), scope: .all, into: dir)
+        let quantized = try Self.optimize(name, quantize: QuantizeOptions(policy: .O1, weights: .perTensor, target: .qdq), scope: .all, into: dir)
         let q = try Self.compare(name, candidate: quantized.path, ["--policy", "O1", "--scope", "all"], rtol: 2e-3)
         #expect(q.0 == 0, "\(q.1)")
     }
@@ -87,7 +88,7 @@ struct QuantizeONNXTests {
         let dir = try SmoothQuantFixtures.temporaryDirectory()
         defer { SmoothQuantFixtures.cleanUp(dir) }
         for (policy, weights) in Self.policies {
-            let options = QuantizeOptions(policy: policy, weights: weights, bmm: false)
+            let options = QuantizeOptions(policy: policy, weights: weights, bmm: false, target: .qdq)
             let result = try Self.optimize(name, quantize: options, into: dir)
             // 6 linears per layer (7 in LLaMA), the LM head stays float.
             #expect(result.quantized?.linears.count == (name == "tiny-llama" ? 14 : 12), "\(name) \(policy)")
@@ -127,7 +128,7 @@ struct QuantizeONNXTests {
         let dir = try SmoothQuantFixtures.temporaryDirectory()
         defer { SmoothQuantFixtures.cleanUp(dir) }
         for policy in [QuantPolicy.O1, .O3] {
-            let result = try Self.optimize(name, quantize: QuantizeOptions(policy: policy, bmm: true), into: dir)
+            let result = try Self.optimize(name, quantize: QuantizeOptions(policy: policy, weights: .perTensor, bmm: true, target: .qdq), into: dir)
             #expect(result.quantized?.bmms.count == 4)
             let (status, output) = try Self.compare(name, candidate: result.path,
                 ["--policy", policy.rawValue, "--bmm"], rtol: 2e-3)

@@ -1,4 +1,5 @@
 import Foundation
+import SQDriver
 import SQIR
 import SQONNX
 import SQRuntime
@@ -44,7 +45,7 @@ struct SmoothQuantRealModelTests {
         let samples = try CalibrationDirectory(path: folder + "/calib-npy", graphInputs: model.graph.inputs)
         let clock = ContinuousClock()
         let start = clock.now
-        var stats = try Calibrator(maxSamples: c.name == "smollm2" ? 4 : nil).calibrate(
+        var stats = try Calibrator(percentile: nil, maxSamples: c.name == "smollm2" ? 4 : nil, rowsPerValue: 0).calibrate(
             graph: model.graph, samples: samples, run: try InterpreterRunner.make(model))
         let calibrated = clock.now
         let (reports, skipped) = try Smoother(alpha: 0.5, scope: c.scope).run(on: model.graph, statistics: &stats)

@@ -20,7 +20,7 @@ enum ShapeRules {
     static let norms: Set<String> = ["LayerNormalization", "SimplifiedLayerNormalization", "RMSNormalization", "GroupNormalization"]
 
     static func infer(_ node: Node, _ state: inout ShapeInferenceState) -> [TensorType?]? {
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        guard node.domain.isEmpty else { return nil }
         let op = node.opType
         let x = state.type(node.input(0))
         if sameTypeUnary.contains(op) { return [x] }

@@ -136,7 +136,7 @@ struct ShapeInferenceState {
 
     /// Tracks shape values through the integer ops exporters use for shape arithmetic.
     mutating func propagateShapeValue(_ node: Node) {
-        guard node.domain.isEmpty || node.domain == "ai.onnx", let out = node.output(0) else { return }
+        guard node.domain.isEmpty, let out = node.output(0) else { return }
         let a = shapeValue(node.input(0))
         switch node.opType {
         case "Shape":

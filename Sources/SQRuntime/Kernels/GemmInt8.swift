@@ -72,19 +72,20 @@ public enum ActivationQuantization: Sendable, Equatable {
 ///   an all-zero row gets scale 0 and quantizes to 0.
 /// - `.perTensor(scale)`: every row uses `scale`; `scales` may be empty. A scale that is
 ///   not positive quantizes everything to 0.
-/// - `saturateLow`: −127 (symmetric, the default) or −128 (ONNX QuantizeLinear's range).
+/// - `saturateLow`: −127 (symmetric, the default) or −128 (ONNX QuantizeLinear's range);
+///   `Int8Codes` says which quantizer uses which.
 /// NaN inputs quantize to `saturateLow`. Every ISA path and thread count gives the same
 /// bits; rows are split between up to `threads` threads when there are enough.
 public func quantizeRowsInt8(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int,
                              mode: ActivationQuantization,
                              into q: UnsafeMutableBufferPointer<Int8>,
                              scales: UnsafeMutableBufferPointer<Float>,
-                             saturateLow: Int8 = -127,
+                             saturateLow: Int8 = Int8Codes.symmetricLowerBound,
                              threads: Int = KernelThreads.defaultCount) throws {
     try checkDimensions(("rows", rows), ("cols", cols))
     try checkCount("x", x.count, rows * cols)
     try checkCount("q", q.count, rows * cols)
-    guard saturateLow == -127 || saturateLow == -128 else {
+    guard saturateLow == Int8Codes.symmetricLowerBound || saturateLow == Int8Codes.fullLowerBound else {
         throw KernelError.invalidArgument("saturateLow must be -127 or -128, not \(saturateLow)")
     }
     let perTensorScale: Float

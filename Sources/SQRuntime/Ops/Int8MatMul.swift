@@ -7,6 +7,9 @@ import SQKernels
 /// int32 sums, rescale by s_x · s_w and add the bias, in one GEMM call. Shapes or scales the
 /// int8 path does not cover fall back to the reference computation (Q, DQ, float MatMul).
 
+/// The C kernels' `qmin` for activations: QuantizeLinear's int8 range (`Int8Codes.full`).
+private let activationQMin = Int32(Int8Codes.fullLowerBound)
+
 /// x dequantized after quantization, exactly as the Q and DQ nodes would compute it.
 private func fakeQuantized(_ x: Tensor, _ scale: Tensor, _ p: ActivationQDQ, _ pool: BufferPool) throws -> Tensor {
     let q = try QuantizeLinearKernel(axis: p.axis, blockSize: p.blockSize, outputType: .int8).run([x, scale], pool)
@@ -20,14 +23,14 @@ private func quantizeRows(_ x: Tensor, rows: Int, scales: [Float], into q: Unsaf
     try x.withElements(as: Float.self) { src in
         if scales.count == 1 {
             try quantizeRowsInt8(src, rows: rows, cols: cols, mode: .perTensor(scale: scales[0]), into: q,
-                                 scales: UnsafeMutableBufferPointer(start: nil, count: 0), saturateLow: -128)
+                                 scales: UnsafeMutableBufferPointer(start: nil, count: 0), saturateLow: Int8Codes.fullLowerBound)
             return
         }
         for r in 0..<rows {
             let range = (r * cols)..<((r + 1) * cols)
             try quantizeRowsInt8(UnsafeBufferPointer(rebasing: src[range]), rows: 1, cols: cols,
                                  mode: .perTensor(scale: scales[r]), into: UnsafeMutableBufferPointer(rebasing: q[range]),
-                                 scales: UnsafeMutableBufferPointer(start: nil, count: 0), saturateLow: -128)
+                                 scales: UnsafeMutableBufferPointer(start: nil, count: 0), saturateLow: Int8Codes.fullLowerBound)
         }
     }
 }
@@ -126,7 +129,7 @@ struct Int8LinearKernel: OpKernel {
             try x.withElements(as: Float.self) { src in
                 let s = try base(src), qp = try base(q)
                 scales.withUnsafeMutableBufferPointer { out in
-                    sq_quantize_rows_dynamic_s8(rows, k, s, qp, out.baseAddress, dynamicScale.divisor, dynamicScale.minScale, -128)
+                    sq_quantize_rows_dynamic_s8(rows, k, s, qp, out.baseAddress, dynamicScale.divisor, dynamicScale.minScale, activationQMin)
                 }
             }
         } else {
@@ -253,7 +256,7 @@ struct Int8BatchedMatMulKernel: OpKernel {
             try x.withElements(as: Float.self) { src in
                 let s = try base(src), qp = try base(q)
                 scales.withUnsafeMutableBufferPointer { out in
-                    sq_quantize_rows_dynamic_s8(batch * rows, cols, s, qp, out.baseAddress, d.divisor, d.minScale, -128)
+                    sq_quantize_rows_dynamic_s8(batch * rows, cols, s, qp, out.baseAddress, d.divisor, d.minScale, activationQMin)
                 }
             }
             return scales
@@ -264,7 +267,7 @@ struct Int8BatchedMatMulKernel: OpKernel {
                 scales.withUnsafeMutableBufferPointer { out in
                     for i in 0..<batch {
                         sq_quantize_cols_dynamic_s8(rows, cols, s + i * rows * cols, qp + i * rows * cols,
-                                                    out.baseAddress.map { $0 + i * cols }, d.divisor, d.minScale, -128)
+                                                    out.baseAddress.map { $0 + i * cols }, d.divisor, d.minScale, activationQMin)
                     }
                 }
             }

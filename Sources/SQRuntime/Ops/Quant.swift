@@ -95,12 +95,12 @@ private struct QuantizeStore: IntegerComputation {
         try x.withElements(as: Float.self) { src in
             try pool.make(Q.self, dtype: target, shape: x.shape) { out in
                 let s = try base(src), o = try base(out)
+                let range = qmin...qmax
                 layout.forEachRun { p, start, count in
                     let sc = scale[p], z = zp[p]
                     for i in start..<(start + count) {
-                        var q = (s[i] / sc).rounded(.toNearestOrEven) + z
-                        q = q.isNaN ? qmin : Swift.min(Swift.max(q, qmin), qmax)
-                        o[i] = Q(q)
+                        let q = Int8Codes.rounded(s[i], scale: sc) + z
+                        o[i] = Q(q.isNaN ? qmin : Int8Codes.saturated(q, to: range))
                     }
                 }
             }

@@ -74,9 +74,9 @@ public final class ExecutionPlan: Sendable {
     private let bufferCache = Mutex(BufferCache())
 
     public convenience init(model: Model, options: PlanOptions = PlanOptions()) throws {
-        try self.init(graph: model.graph, opsets: Dictionary(model.opsetImports.map {
-            ($0.domain == "ai.onnx" ? "" : $0.domain, $0.version)
-        }, uniquingKeysWith: { a, _ in a }), options: options, file: model.sourcePath)
+        try self.init(graph: model.graph, opsets: Dictionary(model.opsetImports.map { ($0.domain, $0.version) },
+                                                             uniquingKeysWith: { a, _ in a }),
+                      options: options, file: model.sourcePath)
     }
 
     init(graph: Graph, opsets: [String: Int], options: PlanOptions, file: String?) throws {

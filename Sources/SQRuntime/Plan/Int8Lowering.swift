@@ -195,23 +195,12 @@ struct Int8Lowering {
     /// per-row scales itself (`sq_quantize_rows_dynamic_s8`, the same float operations).
     /// Only for one block per row of K (what O1 writes), so the kernel's rows are the graph's blocks.
     private static func dynamicRowScale(_ scale: Value, of x: Value, _ qdq: ActivationQDQ, k: Int) -> (scale: DynamicRowScale, nodes: [Node])? {
-        guard qdq.axis == -1, qdq.blockSize == k, let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
-              let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(constantTensor),
-              let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
-              let divisor = div.input(1).flatMap(constantTensor),
-              let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
-              let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
-        guard minValue.dtype == .float, minValue.count == 1, divisor.dtype == .float, divisor.count == 1,
-              (reduce.int("keepdims") ?? 1) == 1, (reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
-        let axes: [Int]?
-        if let a = reduce.input(1) {
-            axes = constantTensor(a)?.int64Values().map { $0.map(Int.init) }
-        } else {
-            axes = reduce.ints("axes")
-        }
-        guard axes == [-1] else { return nil }
-        let c = divisor.elements(as: Float.self)[0], m = minValue.elements(as: Float.self)[0]
-        return (DynamicRowScale(divisor: c, minScale: m), [maxNode, div, reduce, abs])
+        guard qdq.axis == -1, qdq.blockSize == k, let s = ScaleSubgraph(scale, of: x) else { return nil }
+        guard s.minValue.dtype == .float, s.minValue.count == 1, s.divisor.dtype == .float, s.divisor.count == 1,
+              (s.reduce.int("keepdims") ?? 1) == 1, (s.reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
+        guard s.axes(default: nil) == [-1] else { return nil }
+        let c = s.divisor.elements(as: Float.self)[0], m = s.minValue.elements(as: Float.self)[0]
+        return (DynamicRowScale(divisor: c, minScale: m), s.nodes)
     }
 
     /// The dynamic scale subgraph `Max(Div(ReduceMax(Abs(x), axes, keepdims), c), m)` of an
@@ -222,21 +211,12 @@ struct Int8Lowering {
     /// checked against the shapes at run time (the kernel falls back otherwise).
     private static func dynamicScale(_ scale: Value, of x: Value, _ qdq: ActivationQDQ,
                                      allowed: Set<DynamicScale.Extent>) -> (scale: DynamicScale, nodes: [Node])? {
-        guard let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
-              let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(constantTensor),
-              let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
-              let divisor = div.input(1).flatMap(constantTensor),
-              let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
-              let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
+        guard let s = ScaleSubgraph(scale, of: x) else { return nil }
+        let (minValue, divisor, reduce) = (s.minValue, s.divisor, s.reduce)
         guard minValue.dtype == .float, minValue.count == 1, minValue.rank == 0, divisor.dtype == .float,
               divisor.count == 1, divisor.rank == 0, (reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
         if let type = x.type, type.dtype != .float { return nil }
-        let axes: [Int]?
-        if let a = reduce.input(1) {
-            axes = constantTensor(a)?.int64Values().map { $0.map(Int.init) }
-        } else {
-            axes = reduce.ints("axes") ?? []
-        }
+        let axes = s.axes(default: [])
         let keepDims = (reduce.int("keepdims") ?? 1) == 1
         let extent: DynamicScale.Extent
         switch axes {
@@ -247,7 +227,36 @@ struct Int8Lowering {
         }
         guard allowed.contains(extent) else { return nil }
         let c = divisor.elements(as: Float.self)[0], m = minValue.elements(as: Float.self)[0]
-        return (DynamicScale(extent: extent, divisor: c, minScale: m), [maxNode, div, reduce, abs])
+        return (DynamicScale(extent: extent, divisor: c, minScale: m), s.nodes)
+    }
+
+    /// `Max(Div(ReduceMax(Abs(x) [, axes]), divisor), minValue)` with constant divisor and
+    /// minValue: the dynamic scale subgraph `quantize` writes (QDQBuilder.dynamicScale). The
+    /// callers check the constants, keepdims and axes for their kernel.
+    private struct ScaleSubgraph {
+        let maxNode: Node, div: Node, reduce: Node, abs: Node
+        let divisor: Tensor, minValue: Tensor
+
+        init?(_ scale: Value, of x: Value) {
+            guard let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
+                  let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(Int8Lowering.constantTensor),
+                  let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
+                  let divisor = div.input(1).flatMap(Int8Lowering.constantTensor),
+                  let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
+                  let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
+            (self.maxNode, self.div, self.reduce, self.abs) = (maxNode, div, reduce, abs)
+            (self.divisor, self.minValue) = (divisor, minValue)
+        }
+
+        /// The nodes the kernel absorbs.
+        var nodes: [Node] { [maxNode, div, reduce, abs] }
+
+        /// ReduceMax's axes: its constant `axes` input (opset 18), else its attribute, else
+        /// `missing`; nil when the input is not a constant.
+        func axes(default missing: [Int]?) -> [Int]? {
+            if let a = reduce.input(1) { return Int8Lowering.constantTensor(a)?.int64Values().map { $0.map(Int.init) } }
+            return reduce.ints("axes") ?? missing
+        }
     }
 
     /// `DequantizeLinear(QuantizeLinear(x, s [, zp]), s [, zp])`, symmetric int8 (zp int8 0
@@ -259,8 +268,9 @@ struct Int8Lowering {
         guard sameValue(scale, dqScale) else { return nil }
         let zeroPoints = [q.input(2), dq.input(2)].map { $0.flatMap(constantTensor) }
         if zeroPoints.contains(where: { $0?.dtype == .uint8 }) {
-            // uint8 with zero point 128 on both: the symmetric codes shifted by 128.
-            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == [128] }) else { return nil }
+            // uint8 with zero point 128 on both: the symmetric codes shifted by 128 (`Int8Codes`).
+            let shift = [Int64(Int8Codes.uint8ZeroPoint)]
+            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == shift }) else { return nil }
         } else {
             for (zp, value) in zip([q.input(2), dq.input(2)], zeroPoints) where zp != nil {
                 guard let t = value, t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }

@@ -126,39 +126,18 @@ struct Lowering {
         if let fused {
             kernel = fused
         } else {
-            let domain = node.domain == "ai.onnx" ? "" : node.domain
-            let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
-            guard let factory = OpRegistry.factory(opType: node.opType, domain: domain) else {
-                let shownDomain = domain.isEmpty ? "ai.onnx" : domain
-                throw IRError(node: node, reason: "unsupported operator '\(node.opType)' (domain '\(shownDomain)', opset \(opset))")
-            }
-            guard node.subgraphs.isEmpty else {
-                throw IRError(node: node, reason: "operators with subgraphs are not supported")
-            }
             let constants = constantValue
-            let context = NodeLowering(node: node, opset: opset, constantOf: { constants[ObjectIdentifier($0)] },
-                                       packBudget: packBudget)
-            do {
-                kernel = try factory(context)
-            } catch {
-                throw located(error, at: location)
-            }
+            kernel = try NodeEvaluation.kernel(for: node, opset: opsets[node.domain] ?? 1,
+                                               constantOf: { constants[ObjectIdentifier($0)] }, packBudget: packBudget)
         }
 
         let allConstant = node.inputs.allSatisfy { $0.map { constantValue[ObjectIdentifier($0)] != nil } ?? true }
         if options.foldConstants && allConstant && fused == nil {
+            // Folding: the node is evaluated now, as `fold-constants` evaluates it (NodeEvaluation).
             let args = node.inputs.map { $0.flatMap { constantValue[ObjectIdentifier($0)] } }
-            let results: [Tensor?]
-            do {
-                results = try kernel.run(args, BufferPool(maxTensorBytes: options.maxTensorBytes))
-            } catch {
-                throw located(error, at: location)
-            }
+            let results = try NodeEvaluation.run(kernel, of: node, inputs: args, maxTensorBytes: options.maxTensorBytes)
             for (i, value) in node.outputs.enumerated() {
-                guard let value, let s = outputSlots[i] else { continue }
-                guard i < results.count, let t = results[i] else {
-                    throw IRError(node: node, reason: "the kernel did not produce output \(i)")
-                }
+                guard let value, let s = outputSlots[i], let t = results[i] else { continue }
                 constantValue[ObjectIdentifier(value)] = t
                 constantSlots.append((s, t))
                 foldedSlots.append(s)

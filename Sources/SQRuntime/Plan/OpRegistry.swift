@@ -8,8 +8,9 @@ enum OpRegistry {
         table[key(domain, opType)]
     }
 
+    /// `domain` is canonical (`ONNXDomain`: "" is the default domain).
     static func key(_ domain: String, _ opType: String) -> String {
-        (domain.isEmpty || domain == "ai.onnx") ? opType : "\(domain)::\(opType)"
+        domain.isEmpty ? opType : "\(domain)::\(opType)"
     }
 
     /// Every supported op as `OpType` (default domain) or `domain::OpType`, sorted.

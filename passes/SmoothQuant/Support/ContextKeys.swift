@@ -13,8 +13,8 @@ public enum CalibrationResultKey: PassContextKey {
     public typealias Value = CalibrationStatistics
 }
 
-/// The samples `calibrate` runs (the CLI sets it from `--calib DIR` with a
-/// `CalibrationDirectory` whose `.pb` decoder comes from SQONNX).
+/// The samples `calibrate` runs (the CLI sets it from `--calib DIR` with SQDriver's
+/// `CalibrationDirectory`, which reads the files; the pass library does no file I/O).
 public enum CalibrationSamplesKey: PassContextKey {
     public typealias Value = any CalibrationSampleSource
 }

@@ -52,7 +52,7 @@ extension Tensor {
                 clamped += 1
                 x = x < 0 ? -limit : limit
             }
-            return dtype == .float16 ? floatToHalf(x) : DenseArray.floatToBFloat16(x)
+            return dtype == .float16 ? floatToHalf(x) : floatToBFloat16(x)
         }
         let tensor = bits.withUnsafeBytes { raw in
             (try? Tensor(dtype: dtype, shape: shape, storage: TensorStorage(copying: raw)))
@@ -65,4 +65,13 @@ extension Tensor {
     static func floatScalar(_ value: Float, _ dtype: DType) -> Tensor {
         narrowing([value], shape: [], to: dtype).tensor
     }
+}
+
+/// float32 → bfloat16 bits: round to nearest even; NaN stays a quiet NaN with its sign and
+/// top payload bits.
+private func floatToBFloat16(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    if f.isNaN { return UInt16(bits >> 16) | 0x40 }
+    let rounding = UInt32(0x7FFF) + ((bits >> 16) & 1)
+    return UInt16((bits &+ rounding) >> 16)
 }

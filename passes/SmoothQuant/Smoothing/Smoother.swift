@@ -38,11 +38,13 @@ public struct Smoother {
     public var alpha: Double
     public var scope: SmoothScope
     /// Also smooth groups made only of output heads (the LM head).
-    public var includeHeads = false
+    public var includeHeads: Bool
     /// Optional per-group α choice; returns nil to use `alpha`.
     public var alphaForGroup: ((SmoothGroup, ActivationStatistics) throws -> Double?)?
 
-    public init(alpha: Double = 0.5, scope: SmoothScope = .norms, includeHeads: Bool = false) {
+    /// `scope` and `includeHeads` default to `smooth`'s declared options.
+    public init(alpha: Double, scope: SmoothScope = Smooth.scopeOption.defaultValue,
+                includeHeads: Bool = Smooth.lmHeadOption.defaultValue) {
         self.alpha = alpha
         self.scope = scope
         self.includeHeads = includeHeads

@@ -65,7 +65,8 @@ public enum SmoothGroupFinder {
     /// match the weight are skipped (a malformed or exotic graph, not ours to smooth), and so
     /// are groups made only of output heads (the LM head stays float, so smoothing its input
     /// buys nothing) unless `includeHeads`.
-    public static func groups(in graph: Graph, scope: SmoothScope = .norms, includeHeads: Bool = false) -> [SmoothGroup] {
+    public static func groups(in graph: Graph, scope: SmoothScope = Smooth.scopeOption.defaultValue,
+                              includeHeads: Bool = Smooth.lmHeadOption.defaultValue) -> [SmoothGroup] {
         let heads = includeHeads ? [] : Set(W8A8Quantizer.outputHeads(in: graph).map(ObjectIdentifier.init))
         var byActivation: [ObjectIdentifier: [LinearLayer]] = [:]
         var order: [Value] = []
@@ -192,7 +193,7 @@ public enum SmoothGroupFinder {
 
     static func isRMSNorm(_ node: Node) -> Bool {
         (node.opType == "RMSNormalization" || node.opType == "SimplifiedLayerNormalization")
-            && (node.domain.isEmpty || node.domain == "ai.onnx" || node.domain == "com.microsoft")
+            && (node.domain.isEmpty || node.domain == "com.microsoft")
     }
 
     /// onnxruntime's Skip norms (always over the last axis).

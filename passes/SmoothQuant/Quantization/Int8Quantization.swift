@@ -1,37 +1,35 @@
 import SQIR
+import SQRuntime
 
 /// The symmetric int8 quantizer SmoothQuant uses: zero point 0, `Δ = absmax / 127`,
 /// `q = clamp(roundHalfToEven(x / Δ), -127, 127)`, all in float32 arithmetic
-/// (tools/fakequant_reference.py computes the same expressions with numpy float32).
+/// (tools/fakequant_reference.py computes the same expressions with numpy float32). The
+/// rounding and the two saturation ranges (weights ±127, activations down to −128) are
+/// `Int8Codes`' (SQRuntime), which says why.
 public enum Int8Quantization {
     /// Smallest scale written into a graph: keeps `x / Δ` finite when a range is 0.
     public static let minimumScale = Float.leastNormalMagnitude
-
-    /// The onnxruntime target writes activation codes as uint8 `q + 128` with zero point 128:
-    /// `clamp(round(x/Δ) + 128, 0, 255) - 128 == clamp(round(x/Δ), -128, 127)`, the int8
-    /// codes of ONNX QuantizeLinear, shifted (`QuantTarget.onnxruntime`).
-    public static let uint8Offset = 128
 
     /// Δ for a range `absMax`: `absMax / 127`, or 1 when the range is 0 or not finite
     /// (an all-zero weight column quantizes to 0 under any scale).
     public static func weightScale(absMax: Float) -> Float {
         guard absMax > 0, absMax.isFinite else { return 1 }
-        return Swift.max(absMax / 127, minimumScale)
+        return Swift.max(absMax / Int8Codes.maxCode, minimumScale)
     }
 
     /// Δ for a static activation range: `max(absMax / 127, minimumScale)` (the same guard the
     /// in-graph dynamic scales use).
     public static func activationScale(absMax: Float) -> Float {
         guard absMax.isFinite else { return 1 }
-        return Swift.max(absMax / 127, minimumScale)
+        return Swift.max(absMax / Int8Codes.maxCode, minimumScale)
     }
 
-    /// One element: round half to even, saturate to [-127, 127].
+    /// One weight element: round half to even, saturate to `Int8Codes.symmetric` [-127, 127];
+    /// NaN quantizes to 0.
     @inline(__always)
     public static func quantize(_ x: Float, scale: Float) -> Int8 {
-        let q = (x / scale).rounded(.toNearestOrEven)
-        if q.isNaN { return 0 }
-        return Int8(Swift.min(Swift.max(q, -127), 127))
+        let q = Int8Codes.code(x, scale: scale, in: Int8Codes.symmetric)
+        return q.isNaN ? 0 : Int8(q)
     }
 
     /// Smallest scale written into a graph of float type `dtype`: `minimumScale`, or for

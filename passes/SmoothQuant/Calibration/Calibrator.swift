@@ -23,15 +23,17 @@ public struct Calibrator {
     public typealias Runner = (_ inputs: CalibrationSample, _ observe: Set<String>,
                                _ observer: (String, Tensor) throws -> Void) throws -> Void
 
-    /// Keep a histogram of |x| and clip static scales at this percentile (e.g. 99.99).
+    /// Keep a histogram of |x| and clip static scales at this percentile (e.g. 99.99); nil:
+    /// the maximum (`calibrate`'s `percentile=100`).
     public var percentile: Double?
-    /// Use at most this many samples (nil: all).
+    /// Use at most this many samples (nil: all, `calibrate`'s `max-samples=0`).
     public var maxSamples: Int?
     /// Rows (tokens) of each linear input to keep as a uniform sample for `alpha=auto`
     /// (`RowReservoir`); 0 keeps none.
     public var rowsPerValue: Int
 
-    public init(percentile: Double? = nil, maxSamples: Int? = nil, rowsPerValue: Int = 0) {
+    /// No defaults: `calibrate` passes its declared options, other callers say what they want.
+    public init(percentile: Double?, maxSamples: Int?, rowsPerValue: Int) {
         self.percentile = percentile
         self.maxSamples = maxSamples
         self.rowsPerValue = rowsPerValue

@@ -1,4 +1,5 @@
 import SQIR
+import SQRuntime
 
 /// `smooth{alpha=auto}`: per group, the α on a grid (0.30…0.90 step 0.05) whose smoothed,
 /// fake-quantized outputs are closest to the float outputs on sampled calibration rows:
@@ -7,17 +8,18 @@ import SQIR
 ///
 /// with Q the quantizer `quantize` will use (`policy`, `weights`). X is the uniform sample of
 /// rows calibration kept (`CalibrationRowsKey`); no activation is recomputed.
+/// `policy` and `perChannelWeights` have no defaults: `smooth` passes its own options.
 struct AlphaSearch {
     let rows: [String: RowReservoir]?
-    var policy: QuantPolicy = .O3
-    var perChannelWeights = false
+    var policy: QuantPolicy
+    var perChannelWeights: Bool
     var grid: [Double] = (0...12).map { 0.30 + 0.05 * Double($0) }
 
     /// The best α for `group`, or nil (with a warning) when no rows were sampled for it.
     func bestAlpha(for group: SmoothGroup, stats: ActivationStatistics, context: PassContext) throws -> Double? {
         let name = group.activation.name
         guard let reservoir = rows?[name], reservoir.rowCount > 0, reservoir.channels == group.channels else {
-            context.warning("alpha=auto: no sampled rows of '\(name)' (run calibrate{rows=64} in the same pipeline); using α 0.5")
+            context.warning("alpha=auto: no sampled rows of '\(name)' (run calibrate{rows=\(Calibrate.rowsOption.defaultValue)} in the same pipeline); using α \(Smooth.defaultAlpha)")
             return nil
         }
         let x = reservoir.values
@@ -27,7 +29,7 @@ struct AlphaSearch {
         let referenceNorm = references.reduce(0.0) { total, y in total + y.reduce(0.0) { $0 + Double($1) * Double($1) } }
         guard referenceNorm > 0 else { return nil }
 
-        var best = (alpha: 0.5, error: Double.infinity)
+        var best = (alpha: Smooth.defaultAlpha, error: Double.infinity)
         for alpha in grid {
             let s = Smoother.factors(for: group, stats: stats, alpha: alpha)
             let smoothedStats = try stats.dividingChannels(by: s)
@@ -55,8 +57,8 @@ struct AlphaSearch {
         func quantize(_ range: Range<Int>, absMax: Float) {
             let scale = Int8Quantization.activationScale(absMax: absMax)
             for i in range {
-                let q = Swift.min(Swift.max((x[i] / scale).rounded(.toNearestOrEven), -128), 127)
-                out[i] = q * scale
+                // Activations: QuantizeLinear's int8 range, as the written graph quantizes them.
+                out[i] = Int8Codes.code(x[i], scale: scale, in: Int8Codes.full) * scale
             }
         }
         switch policy {

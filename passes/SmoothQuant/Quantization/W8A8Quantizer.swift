@@ -29,20 +29,28 @@ public enum QuantTarget: String, Sendable, CaseIterable, Codable {
     case onnxruntime
 }
 
+/// What `W8A8Quantizer` does: the `quantize` pass's options, typed. The defaults are the
+/// pass's declared ones (`Quantize.policyOption` ...), so `QuantizeOptions()` quantizes as
+/// `quantize` with no options does.
 public struct QuantizeOptions: Sendable, Equatable {
-    public var policy: QuantPolicy = .O3
-    public var weights: WeightGranularity = .perTensor
+    public var policy: QuantPolicy
+    public var weights: WeightGranularity
     /// Also quantize the attention batched MatMuls (QKᵀ, PV).
-    public var bmm = false
-    /// Regular expression; MatMul/Gemm nodes whose name matches stay float.
+    public var bmm: Bool
+    /// Regular expression; MatMul/Gemm nodes whose name matches stay float (nil: none, the
+    /// pass's empty `exclude`).
     public var exclude: String?
     /// Quantize the LM head too (by default it stays float).
-    public var lmHead = false
+    public var lmHead: Bool
     /// The ONNX form of the written file.
-    public var target: QuantTarget = .qdq
+    public var target: QuantTarget
 
-    public init(policy: QuantPolicy = .O3, weights: WeightGranularity = .perTensor, bmm: Bool = false,
-                exclude: String? = nil, lmHead: Bool = false, target: QuantTarget = .qdq) {
+    public init(policy: QuantPolicy = Quantize.policyOption.defaultValue,
+                weights: WeightGranularity = Quantize.weightsOption.defaultValue,
+                bmm: Bool = Quantize.bmmOption.defaultValue,
+                exclude: String? = nil,
+                lmHead: Bool = Quantize.lmHeadOption.defaultValue,
+                target: QuantTarget = Quantize.targetOption.defaultValue) {
         self.policy = policy
         self.weights = weights
         self.bmm = bmm

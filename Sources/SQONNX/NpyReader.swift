@@ -2,7 +2,8 @@ import Foundation
 import SQIR
 
 /// Reads NumPy `.npy` files (format versions 1–3): little-endian or byte-order-free numeric
-/// dtypes, C order. Enough for calibration samples written by `np.save`.
+/// dtypes, C order. Enough for calibration samples written by `np.save` (read by the CLI's
+/// `CalibrationDirectory`) and for `sqopt run --data` inputs.
 public enum NpyReader {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
@@ -12,7 +13,7 @@ public enum NpyReader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw IRError(file: path, reason: "cannot read: \(CalibrationStatistics.describe(error))")
+            throw IRError(file: path, reason: "cannot read: \((error as NSError).localizedDescription)")
         }
         do {
             return try decode([UInt8](data))
@@ -91,22 +92,17 @@ public enum NpyReader {
         guard order == "<" || order == "|" || (order == "=" && isLittleEndian) || size == 1 else {
             throw IRError(reason: "big-endian .npy dtype '\(descr)' is not supported")
         }
-        switch (kind, size) {
-        case ("f", 4): return .float
-        case ("f", 8): return .double
-        case ("f", 2): return .float16
-        case ("i", 1): return .int8
-        case ("i", 2): return .int16
-        case ("i", 4): return .int32
-        case ("i", 8): return .int64
-        case ("u", 1): return .uint8
-        case ("u", 2): return .uint16
-        case ("u", 4): return .uint32
-        case ("u", 8): return .uint64
-        case ("b", 1): return .bool
-        default: throw IRError(reason: ".npy dtype '\(descr)' is not supported")
-        }
+        guard let dtype = dtypes["\(kind)\(size)"] else { throw IRError(reason: ".npy dtype '\(descr)' is not supported") }
+        return dtype
     }
+
+    /// NumPy type codes (kind and byte size, `descr` without its byte order) sqopt reads.
+    static let dtypes: [String: DType] = [
+        "f2": .float16, "f4": .float, "f8": .double,
+        "i1": .int8, "i2": .int16, "i4": .int32, "i8": .int64,
+        "u1": .uint8, "u2": .uint16, "u4": .uint32, "u8": .uint64,
+        "b1": .bool,
+    ]
 
     private static var isLittleEndian: Bool { 1.littleEndian == 1 }
 }

@@ -83,7 +83,7 @@ public struct LinearCoverage: Sendable, Equatable {
             if let t = constantTensor(v) {
                 return t.dtype.isFloatingPoint ? .float(t.dtype) : .computed
             }
-            guard let p = v.producer, p.domain.isEmpty || p.domain == "ai.onnx", let input = p.input(0) else { return .computed }
+            guard let p = v.producer, p.domain.isEmpty, let input = p.input(0) else { return .computed }
             switch p.opType {
             case let op where transparent.contains(op):
                 v = input

@@ -1,4 +1,5 @@
 import SQIR
+import SQRuntime
 
 /// A quantized activation operand as its consumer reads it: the DQ output, and the scale
 /// to multiply the consumer's product by (onnxruntime target, dynamic scales), if any.
@@ -53,7 +54,7 @@ final class QDQBuilder {
         let perChannel: Bool
     }
 
-    init(graph: Graph, target: QuantTarget = .qdq) {
+    init(graph: Graph, target: QuantTarget) {
         self.graph = graph
         self.target = target
     }
@@ -66,11 +67,11 @@ final class QDQBuilder {
     }
 
     private var zeroPoint: Value { constant("sq_int8_zero_point") { Tensor(scalar: Int8(0)) } }
-    /// uint8 zero point of the onnxruntime target's activations (`Int8Quantization.uint8Offset`).
-    private var uint8ZeroPoint: Value { constant("sq_uint8_zero_point") { Tensor(scalar: UInt8(Int8Quantization.uint8Offset)) } }
+    /// uint8 zero point of the onnxruntime target's activations (`Int8Codes.uint8ZeroPoint`).
+    private var uint8ZeroPoint: Value { constant("sq_uint8_zero_point") { Tensor(scalar: UInt8(Int8Codes.uint8ZeroPoint)) } }
     private func unitScale(_ type: DType) -> Value { floatConstant("sq_unit_scale", 1, type) }
     /// 127 and the smallest scale, in the activation's float type (float32, float16, bfloat16).
-    private func maxInt8(_ type: DType) -> Value { floatConstant("sq_127", 127, type) }
+    private func maxInt8(_ type: DType) -> Value { floatConstant("sq_127", Int8Codes.maxCode, type) }
     private func minimumScale(_ type: DType) -> Value {
         floatConstant("sq_min_scale", Int8Quantization.minimumScale(for: type), type)
     }
