@@ -21,9 +21,12 @@ import SQIR
 ///   MatMul's product multiplied by Δ. `target=qdq` writes the portable int8 form above
 ///   (TensorRT and other QDQ readers).
 /// The model's opset becomes 21 (IR version 10) through `upgrade-opset` when it was lower.
-/// Options: `policy` (O1|O2|O3, default O1), `weights` (per-tensor|per-channel, default
+/// Options: `policy` (O1|O2|O3|auto, default O1), `weights` (per-tensor|per-channel, default
 /// per-channel), `bmm`, `exclude` (regex on node names), `lm-head`, `target`
-/// (onnxruntime|qdq, default onnxruntime).
+/// (onnxruntime|qdq, default onnxruntime); static ranges: `calibration` (minmax|percentile|mse,
+/// default minmax = the calibrated max |x|) with `percentile`, and `weight-calibration`
+/// (max|mse) for per-tensor weights; `policy=auto` (`AutoPolicy`): `budget`, `metric`,
+/// `holdout`, `output`.
 ///
 /// ```
 /// // before                               // after (O3, per-tensor, target=qdq)
@@ -51,18 +54,31 @@ public struct Quantize: Pass {
         target=qdq writes portable int8 QDQ (TensorRT). Raises the model to opset 21.
         """
 
-    static let policyOption = PassOption("policy", default: QuantPolicy.O1,
-                                         help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations")
+    static let policyOption = PassOption("policy", default: QuantizeLevel.O1,
+                                         help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations; auto: per layer the fastest of O3, O1, float within budget")
     static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
     static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
     static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
     static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
     static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
                                          help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
+    static let calibrationOption = PassOption("calibration", default: StaticCalibration.minmax,
+                                              help: "static (O3) activation ranges: minmax = the calibrated max |x|; percentile; mse = the range with the smallest Q/DQ error (histograms over the samples)")
+    static let percentileOption = PassOption("percentile", default: 99.99, help: "with calibration=percentile: the percentile of |x| (0, 100]")
+    static let weightCalibrationOption = PassOption("weight-calibration", default: WeightCalibration.max,
+                                                    help: "per-tensor weight ranges: max = max |W|; mse = the range with the smallest Q/DQ error")
+    static let budgetOption = PassOption("budget", default: AutoBudget.auto,
+                                         help: "with policy=auto: largest KL / smallest cosine against the float model on the samples (auto: KL 0.01, cosine 0.999)")
+    static let metricOption = PassOption("metric", default: AutoMetric.auto,
+                                         help: "with policy=auto: kl (softmax of the first output), cosine (rows of every output, worst counts); auto: kl if an output is named logits")
+    static let holdoutOption = PassOption("holdout", default: 0, help: "with policy=auto: measure the budget on the last N samples only")
+    static let outputOption = PassOption("output", default: "", help: "with policy=auto: the graph output the metric reads (default: see metric)")
 
     public static var options: [PassOptionDeclaration] {
         [policyOption.declaration, weightsOption.declaration, bmmOption.declaration,
-         excludeOption.declaration, lmHeadOption.declaration, targetOption.declaration]
+         excludeOption.declaration, lmHeadOption.declaration, targetOption.declaration,
+         calibrationOption.declaration, percentileOption.declaration, weightCalibrationOption.declaration,
+         budgetOption.declaration, metricOption.declaration, holdoutOption.declaration, outputOption.declaration]
     }
     public static var statistics: [PassStatisticDeclaration] {
         [PassStatisticDeclaration("linears", help: "linear layers quantized"),
@@ -72,6 +88,15 @@ public struct Quantize: Pass {
     }
 
     public let options: QuantizeOptions
+    /// `policy=auto` (then `options.policy` is O3, the form static layers get).
+    public let auto: Bool
+    public let calibration: StaticCalibration
+    public let percentile: Double
+    public let weightCalibration: WeightCalibration
+    public let budget: AutoBudget
+    public let metric: AutoMetric
+    public let holdout: Int
+    public let output: String
     /// The default-domain opset the written QDQ forms need (blocked Q/DQ, `output_dtype`).
     public static let opset = 21
 
@@ -83,15 +108,40 @@ public struct Quantize: Pass {
                                                        value: exclude, expected: "a regular expression")
             }
         }
-        self.options = QuantizeOptions(policy: options[Self.policyOption], weights: options[Self.weightsOption],
+        let level = options[Self.policyOption]
+        self.options = QuantizeOptions(policy: level.fixed ?? .O3, weights: options[Self.weightsOption],
                                        bmm: options[Self.bmmOption], exclude: exclude.isEmpty ? nil : exclude,
                                        lmHead: options[Self.lmHeadOption], target: options[Self.targetOption])
+        auto = level == .auto
+        calibration = options[Self.calibrationOption]
+        percentile = options[Self.percentileOption]
+        weightCalibration = options[Self.weightCalibrationOption]
+        budget = options[Self.budgetOption]
+        metric = options[Self.metricOption]
+        holdout = options[Self.holdoutOption]
+        output = options[Self.outputOption]
+        guard percentile > 0 && percentile <= 100 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.percentileOption.name,
+                                                   value: percentile.optionText, expected: "a number in (0, 100]")
+        }
+        guard holdout >= 0 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.holdoutOption.name,
+                                                   value: holdout.optionText, expected: "0 or more")
+        }
+        if weightCalibration == .mse && self.options.weights == .perChannel {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.weightCalibrationOption.name, value: "mse",
+                                                   expected: "max with weights=per-channel (mse clips per-tensor weights)")
+        }
+        if auto && self.options.bmm {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.bmmOption.name, value: "true",
+                                                   expected: "false with policy=auto (it plans the linear layers only)")
+        }
     }
 
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         let statistics = context[CalibrationStatisticsKey.self]
         if options.policy == .O3 && statistics == nil {
-            throw IRError(file: model.sourcePath, reason: "quantize{policy=O3} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
+            throw IRError(file: model.sourcePath, reason: "quantize{policy=\(auto ? "auto" : "O3")} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
         }
         let graph = model.graph
         let hasTargets = graph.nodes.contains { LinearLayer($0) != nil || (options.bmm && isActivationMatMul($0)) }
@@ -102,7 +152,8 @@ public struct Quantize: Pass {
             let upgraded = try upgrade.run(on: model, context: context)
             context.remark("opset raised to \(Self.opset) for the QDQ forms (\(upgraded.statistics.nodesRewritten) node(s) rewritten by upgrade-opset)")
         }
-        let report = try W8A8Quantizer(options: options).run(on: graph, statistics: statistics)
+        let quantizer = try prepareQuantizer(model: model, statistics: statistics, context: context)
+        let report = try quantizer.run(on: graph, statistics: statistics)
         context[QuantizeReportKey.self] = report
         for (node, reason) in report.skipped.sorted(by: { $0.key < $1.key }) {
             context.remark("'\(node)' stays float: \(reason)")

@@ -1,5 +1,6 @@
 import Foundation
 import SQIR
+import SQPasses
 
 /// `sqopt --passes LIST MODEL [-o OUT]`: load, run the pass pipeline, write the result.
 struct OptimizeCommand {
@@ -97,7 +98,7 @@ struct OptimizeCommand {
         let summary = RunSummary(input: input, output: output, pipeline: pipeline.description,
                                  report: report, sizeBefore: sizeBefore, sizeAfter: fileSize(output) + fileSize(output + ".data"),
                                  seconds: seconds, warnings: context.diagnostics.filter { $0.severity == .warning }.count,
-                                 target: quantizeTarget(pipeline))
+                                 target: quantizeTarget(pipeline), autoPolicy: context[AutoPolicyReportKey.self])
         if parsed.has("--json") {
             Console.out(try summary.json())
         } else if !quiet {
@@ -163,9 +164,11 @@ struct RunSummary: Encodable {
     let warnings: Int
     /// `quantize`'s target (onnxruntime | qdq) when the pipeline quantized.
     let target: String?
+    /// What `quantize{policy=auto}` chose per layer, and why.
+    let autoPolicy: AutoPolicyReport?
 
     init(input: String, output: String, pipeline: String, report: PipelineReport, sizeBefore: Int, sizeAfter: Int, seconds: Double,
-         warnings: Int, target: String? = nil) {
+         warnings: Int, target: String? = nil, autoPolicy: AutoPolicyReport? = nil) {
         self.input = input
         self.output = output
         self.pipeline = pipeline
@@ -179,6 +182,7 @@ struct RunSummary: Encodable {
         self.seconds = seconds
         self.warnings = warnings
         self.target = target
+        self.autoPolicy = autoPolicy
     }
 
     var text: String {
@@ -192,6 +196,7 @@ struct RunSummary: Encodable {
             }
             s += "\n"
         }
+        if let autoPolicy { s += autoPolicy.text }
         s += "model size: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter))\n"
         switch target {
         case "onnxruntime"?:

@@ -10,7 +10,7 @@ enum SmoothQuantDefaults {
     static func needsStatistics(_ element: PipelineElement, registry: PassRegistry) -> Bool {
         switch element.passName {
         case "smooth": return true
-        case "quantize": return optionText(element, "policy", registry: registry) == "O3"
+        case "quantize": return ["O3", "auto"].contains(optionText(element, "policy", registry: registry))
         default: return false
         }
     }
