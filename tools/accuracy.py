@@ -55,7 +55,7 @@ WEIGHTS = ["per-tensor", "per-channel"]
 NO_NORM_LINEARS = {"causal": "o_proj|down_proj", "encoder": "output/dense"}
 
 
-def configurations(alpha: float, extra: bool, family: str):
+def configurations(alpha: float, extra: bool, family: str, static: bool = False):
     yield "fp32", None
     only = NO_NORM_LINEARS[family]
     yield ("naive W8A8 O3 per-tensor, norm→linear layers only",
@@ -90,6 +90,25 @@ def configurations(alpha: float, extra: bool, family: str):
         for layers in only.split("|"):
             yield (f"SmoothQuant α{alpha} O1 per-channel, {layers} float",
                    f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,target=qdq,exclude={layers}}}")
+    if static:
+        # Static calibration beyond MinMax and the per-layer policy (issue #14).
+        for method in ("percentile", "mse"):
+            yield (f"SmoothQuant α{alpha} O3 per-tensor calibration={method}",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration={method}}}")
+        yield (f"SmoothQuant α{alpha} O3 per-tensor calibration=mse weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O3 per-tensor calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O3 per-tensor calibration=mse weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} O1 per-tensor weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O1 per-tensor weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
+        output = "" if family == "causal" else ",output=sentence_embedding"
+        for scope in ("", ",scope=all"):
+            yield (f"SmoothQuant α{alpha}{scope.replace(',', ' ')} policy=auto calibration=mse target=onnxruntime",
+                   f"calibrate,smooth{{alpha={alpha}{scope}}},quantize{{policy=auto,calibration=mse{output}}}")
     yield "onnxruntime quantize_static (QDQ, symmetric, MinMax)", "ort"
     yield "onnxruntime quantize_dynamic (u8 per-tensor dynamic activations)", "ort-dynamic"
     if family == "causal":
@@ -219,8 +238,14 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
     del ref_sess
     rows = []
     done = {r["config"]: r for r in previous.get(name, [])}
-    for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder"):
-        if args.only and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
+    if args.merge_doc:
+        # Rows already in docs/accuracy.md are kept as they are (their cells verbatim).
+        for (model_name, label), cells in fp32_rows(Path(args.out).read_text().split(HALF_BEGIN)[0]).items():
+            # The model itself is measured again: the other rows' Δ compares with its exact value.
+            if model_name == name and label not in done and label not in ("fp32", "model itself"):
+                done[label] = {"config": label, "cells": cells, "pipeline": "doc"}
+    for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder", args.static):
+        if args.only and label not in done and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
             continue
         if pipeline is None:
             label = "model itself" if args.reference_root else label
@@ -284,13 +309,19 @@ def render(results: dict, args) -> str:
         if causal:
             lines += ["| configuration | perplexity | Δ vs fp32 | KL(fp32‖q) | top-1 agreement |",
                       "|---|---:|---:|---:|---:|"]
-            base = rows[0]["perplexity"]  # the model itself
+            base = rows[0]["perplexity"] if "cells" not in rows[0] else float(rows[0]["cells"][0])  # the model itself
             for r in rows:
+                if "cells" in r:
+                    lines.append("| " + " | ".join([r["config"]] + r["cells"]) + " |")
+                    continue
                 delta = "" if r["pipeline"] is None else f"{100 * (r['perplexity'] / base - 1):+.1f}%"
                 lines.append(f"| {r['config']} | {r['perplexity']:.2f} | {delta} | {r['kl']:.4f} | {100 * r['top1']:.1f}% |")
         else:
             lines += ["| configuration | embedding cosine (mean) | worst sample |", "|---|---:|---:|"]
             for r in rows:
+                if "cells" in r:
+                    lines.append("| " + " | ".join([r["config"]] + r["cells"]) + " |")
+                    continue
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
         lines += [""]
     lines += ["The figures come from onnxruntime on sqopt's QDQ files; sqopt's own interpreter agrees with "
@@ -357,6 +388,9 @@ def main() -> int:
     parser.add_argument("--sqopt", default=str(REPO / ".build" / "release" / "sqopt"))
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--extra", action="store_true", help="also scope=all and alpha=auto rows")
+    parser.add_argument("--static", action="store_true", help="also the static-calibration and policy=auto rows")
+    parser.add_argument("--merge-doc", action="store_true",
+                        help="keep the rows already in --out (cells verbatim) and compute only the missing ones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the quantized models in --work")
     parser.add_argument("--work", default=str(REPO / "build" / "accuracy"))

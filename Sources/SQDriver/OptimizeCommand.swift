@@ -10,7 +10,7 @@ struct OptimizeCommand {
         .value("--passes", valueName: "LIST", help: "the pipeline, e.g. calibrate,smooth{alpha=0.5},quantize{policy=O3}"),
         .value("--output", "-o", valueName: "OUT", help: "output model (default: beside MODEL, see docs/cli.md)"),
         .value("--calib", valueName: "DIR", help: "calibration samples: test_data_set_*/input_N.pb or folders of INPUT.npy"),
-        .value("--policy", valueName: "O1|O2|O3", help: "quantize policy when the pipeline does not set one"),
+        .value("--policy", valueName: "O1|O2|O3|auto", help: "quantize policy when the pipeline does not set one"),
         .value("--alpha", valueName: "A", help: "smooth migration strength when the pipeline does not set one"),
         .value("--save-calib", valueName: "FILE.json", help: "write the calibration statistics"),
         .value("--load-calib", valueName: "FILE.json", help: "use saved calibration statistics instead of calibrating"),

@@ -105,7 +105,7 @@ enum SmoothQuantDefaults {
             let groups = context[SmoothReportKey.self] ?? []
             let data: Data
             if file.hasSuffix(".html") {
-                data = Data(SmoothReportHTML.render(groups).utf8)
+                data = Data(SmoothReportHTML.render(groups, autoPolicy: context[AutoPolicyReportKey.self]).utf8)
             } else {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -67,8 +67,8 @@ public struct AutoPolicyReport: Codable, Sendable, Equatable {
         public var form: LayerForm
         /// Multiply-accumulates per token (K · N).
         public var macs: Int
-        /// Relative output error ‖Q(x)·Q(W) − x·W‖² / ‖x·W‖² of the layer alone, on float
-        /// inputs, quantized per-tensor static and per token.
+        /// Relative output error of the layer alone on float inputs, quantized per-tensor static
+        /// and per token: the mean over output rows (tokens) of ‖Q(x)·Q(W) − x·W‖² / ‖x·W‖².
         public var staticError: Double
         public var perTokenError: Double
         public var reason: String
@@ -347,7 +347,7 @@ final class LayerSensitivity {
     private let outputOf: [String: String]  // layer node → output name
     private let outputs: Set<String>
     private var squaredError: [LayerForm: [String: Double]] = [:]
-    private var squaredReference: [String: Double] = [:]
+    private var rowCount: [String: Int] = [:]
 
     init(layers: [LinearLayer], model: Model, quantizer: W8A8Quantizer, statistics: CalibrationStatistics?,
          replay: SampleReplay) throws {
@@ -401,7 +401,10 @@ final class LayerSensitivity {
         return Model(graph: graph, irVersion: model.irVersion, opsetImports: model.opsetImports)
     }
 
-    /// Adds one sample: `inputs` are the float model's activations by name.
+    /// Adds one sample: `inputs` are the float model's activations by name. The error of a
+    /// layer is averaged over its output rows (tokens), each relative to its own norm, so that
+    /// a few massive tokens, whose rows dominate the tensor's norm, do not hide the error of
+    /// all the others (a static scale sized for them rounds the other tokens to 0).
     func measure(inputs: [String: Tensor]) throws {
         var reference: [String: [Float]] = [:]
         for (form, run) in probes {
@@ -410,12 +413,23 @@ final class LayerSensitivity {
                 let values = tensor.doubleValues().map(Float.init)
                 if form == .float {
                     reference[name] = values
-                    squaredReference[name, default: 0] += values.reduce(0.0) { $0 + Double($1) * Double($1) }
-                } else if let ref = reference[name] {
-                    var e = 0.0
-                    for (a, b) in zip(values, ref) { e += Double(a - b) * Double(a - b) }
-                    squaredError[form, default: [:]][name, default: 0] += e
+                    return
                 }
+                guard let ref = reference[name], ref.count == values.count else { return }
+                let width = Swift.max(tensor.shape.last ?? 1, 1)
+                var total = 0.0
+                let rows = values.count / width
+                for r in 0..<rows {
+                    var e = 0.0, norm = 0.0
+                    for i in (r * width)..<((r + 1) * width) {
+                        let d = Double(values[i]) - Double(ref[i])
+                        e += d * d
+                        norm += Double(ref[i]) * Double(ref[i])
+                    }
+                    total += norm > 0 ? e / norm : (e > 0 ? 1 : 0)
+                }
+                squaredError[form, default: [:]][name, default: 0] += total
+                if form == .perTensorStatic { rowCount[name, default: 0] += rows }
             }
         }
     }
@@ -424,8 +438,8 @@ final class LayerSensitivity {
     func relativeErrors() -> [String: (perTensorStatic: Double, perToken: Double)] {
         var out: [String: (Double, Double)] = [:]
         for (node, output) in outputOf {
-            let ref = Swift.max(squaredReference[output] ?? 0, .leastNormalMagnitude)
-            out[node] = ((squaredError[.perTensorStatic]?[output] ?? 0) / ref, (squaredError[.perToken]?[output] ?? 0) / ref)
+            let rows = Double(Swift.max(rowCount[output] ?? 0, 1))
+            out[node] = ((squaredError[.perTensorStatic]?[output] ?? 0) / rows, (squaredError[.perToken]?[output] ?? 0) / rows)
         }
         return out
     }
