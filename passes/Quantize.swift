@@ -63,10 +63,10 @@ public struct Quantize: Pass {
     static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
                                          help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
     static let calibrationOption = PassOption("calibration", default: StaticCalibration.minmax,
-                                              help: "static (O3) activation ranges: minmax = the calibrated max |x|; percentile; mse = the range with the smallest Q/DQ error (histograms over the samples)")
-    static let percentileOption = PassOption("percentile", default: 99.99, help: "with calibration=percentile: the percentile of |x| (0, 100]")
+                                              help: "static (O3) activation ranges: minmax = the calibrated max abs(x); percentile; mse = the range with the smallest Q/DQ error (histograms over the samples)")
+    static let percentileOption = PassOption("percentile", default: 99.99, help: "with calibration=percentile: the percentile of abs(x) (0, 100]")
     static let weightCalibrationOption = PassOption("weight-calibration", default: WeightCalibration.max,
-                                                    help: "per-tensor weight ranges: max = max |W|; mse = the range with the smallest Q/DQ error")
+                                                    help: "per-tensor weight ranges: max = max abs(W); mse = the range with the smallest Q/DQ error")
     static let budgetOption = PassOption("budget", default: AutoBudget.auto,
                                          help: "with policy=auto: largest KL / smallest cosine against the float model on the samples (auto: KL 0.01, cosine 0.999)")
     static let metricOption = PassOption("metric", default: AutoMetric.auto,

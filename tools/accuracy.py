@@ -245,7 +245,8 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
             if model_name == name and label not in done and label not in ("fp32", "model itself"):
                 done[label] = {"config": label, "cells": cells, "pipeline": "doc"}
     for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder", args.static):
-        if args.only and label not in done and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
+        wanted = pipeline is None and args.merge_doc  # merged rows' Δ needs the model itself
+        if args.only and not wanted and label not in done and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
             continue
         if pipeline is None:
             label = "model itself" if args.reference_root else label
