@@ -128,13 +128,21 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> float:
+def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> tuple[float, dict | None]:
+    """Seconds taken, and for quantize{policy=auto} a summary of the plan it chose."""
     start = time.perf_counter()
-    cmd = [str(sqopt), "--passes", pipeline, "--calib", str(calib), str(model), "-o", str(out), "--force"]
+    cmd = [str(sqopt), "--passes", pipeline, "--calib", str(calib), str(model), "-o", str(out), "--force", "--json"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    auto = json.loads(result.stdout).get("autoPolicy")
+    if not auto:
+        return seconds, None
+    forms = [layer["form"] for layer in auto["layers"]]
+    return seconds, {"O3": forms.count("O3"), "O1": forms.count("O1"), "float": forms.count("float"),
+                     "static_macs": auto["staticMACFraction"], "metric": auto["metric"], "budget": auto["budget"],
+                     "measured": auto["measured"], "plans": len(auto["candidates"]), "seconds": seconds}
 
 
 def linear_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
@@ -243,7 +251,12 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
         for (model_name, label), cells in fp32_rows(Path(args.out).read_text().split(HALF_BEGIN)[0]).items():
             # The model itself is measured again: the other rows' Δ compares with its exact value.
             if model_name == name and label not in done and label not in ("fp32", "model itself"):
+                if label.startswith("plan: "):  # a row of the policy=auto plans table
+                    continue
                 done[label] = {"config": label, "cells": cells, "pipeline": "doc"}
+        for (model_name, label), cells in fp32_rows(Path(args.out).read_text().split(HALF_BEGIN)[0]).items():
+            if model_name == name and label.startswith("plan: ") and label[6:] in done:
+                done[label[6:]]["plan_cells"] = cells
     for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder", args.static):
         wanted = pipeline is None and args.merge_doc  # merged rows' Δ needs the model itself
         if args.only and not wanted and label not in done and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
@@ -255,7 +268,7 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
             continue
         out = work / name / (label.replace(" ", "_").replace("/", "_").replace("α", "a").replace("(", "").replace(")", "").replace(",", "") + ".onnx")
         out.parent.mkdir(parents=True, exist_ok=True)
-        seconds = 0.0
+        seconds, plan = 0.0, None
         if pipeline is None:
             out = model
         elif pipeline == "ort":
@@ -263,9 +276,9 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
         elif pipeline.startswith("ort-dynamic"):
             seconds = run_ort_quantize_dynamic(model, out, lm_head=pipeline == "ort-dynamic-all")
         else:
-            seconds = run_sqopt(sqopt, pipeline, model, calib, out)
+            seconds, plan = run_sqopt(sqopt, pipeline, model, calib, out)
         metrics = (evaluate_lm if causal else evaluate_embedding)(out, reference, eval_sets, args.threads)
-        row = {"config": label, "pipeline": pipeline, "seconds": seconds, **metrics}
+        row = {"config": label, "pipeline": pipeline, "seconds": seconds, **metrics, **({"plan": plan} if plan else {})}
         print(json.dumps({"model": name, **row}), flush=True)
         rows.append(row)
         if args.json:
@@ -299,6 +312,14 @@ def render(results: dict, args) -> str:
              "- *norm→linear layers only*: `quantize{exclude=o_proj|down_proj}` (MiniLM: "
              "`exclude=output/dense`), the layers the paper quantizes with SmoothQuant",
              "- *X float*: the same exclusion for one family, to see which layers limit O1",
+             "- *calibration=percentile|mse*: `quantize{…,calibration=M}`: each static (O3) activation range is the "
+             "99.99th percentile of |x|, or the range with the smallest Q/DQ error, from histograms of the smoothed "
+             "activations over the calibration samples (docs/smoothquant.md, \"Static ranges\"); "
+             "*weight-calibration=mse*: per-tensor weight ranges chosen the same way",
+             "- *policy=auto*: `quantize{policy=auto,calibration=mse}` (default budget: KL 0.01 on the calibration "
+             "samples for SmolLM2; MiniLM: cosine 0.999 of `output=sentence_embedding`), target=onnxruntime: per layer O3, "
+             "O1 or float (docs/smoothquant.md, \"policy=auto\"); the plan's share of static MACs is in the "
+             "section below the tables",
              "- *onnxruntime quantize_static*: `quantize_static(QDQ, QInt8/QInt8, MinMax, "
              "ActivationSymmetric, WeightSymmetric)` on the same samples and the same MatMuls",
              "- *onnxruntime quantize_dynamic*: `quantize_dynamic(QInt8 weights, per-tensor)` (u8 asymmetric "
@@ -325,6 +346,21 @@ def render(results: dict, args) -> str:
                     continue
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
         lines += [""]
+        plans = [r for r in rows if r.get("plan") or r.get("plan_cells")]
+        if plans:
+            lines += [f"policy=auto plans ({name}): the layers of each form, the share of linear-layer MACs with static "
+                      "per-tensor activations (the LM head excluded), and the budget as sqopt measured it on the "
+                      "calibration samples:", "",
+                      "| configuration | O3 | O1 | float | static MACs | measured on calib | plans measured | sqopt seconds |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for r in plans:
+                if "plan_cells" in r:
+                    lines.append("| " + " | ".join(["plan: " + r["config"]] + r["plan_cells"]) + " |")
+                    continue
+                p = r["plan"]
+                lines.append(f"| plan: {r['config']} | {p['O3']} | {p['O1']} | {p['float']} | {100 * p['static_macs']:.1f}% | "
+                             f"{p['metric']} {p['measured']:.5f} (budget {p['budget']:g}) | {p['plans']} | {p['seconds']:.0f} |")
+            lines += [""]
     lines += ["The figures come from onnxruntime on sqopt's QDQ files; sqopt's own interpreter agrees with "
               "onnxruntime layer by layer to 3e-7, and end to end its figures agree with onnxruntime's (KL "
               "within 7.2%, 1 − cosine within 6.4% on five eval samples): docs/crosscheck.md.", "",

@@ -96,6 +96,19 @@ import Testing
         }
     }
 
+    @Test func holdoutMeasuresTheBudgetOnTheLastSamples() throws {
+        let (model, samples) = Self.plantedModel()
+        let context = PassContext()
+        context[CalibrationSamplesKey.self] = samples
+        _ = try Calibrate(options: PassOptions()).run(on: model, context: context)
+        let options = PassOptions().setting(Quantize.policyOption, .auto).setting(Quantize.metricOption, .cosine)
+            .setting(Quantize.budgetOption, .value(0.999)).setting(Quantize.holdoutOption, 1)
+        _ = try Quantize(options: options).run(on: model, context: context)
+        let report = try #require(context[AutoPolicyReportKey.self])
+        #expect(report.sensitivitySamples == 3 && report.evaluationSamples == 1)
+        #expect(report.measured >= 0.999)
+    }
+
     @Test func unmeetableBudgetNamesTheClosestPlan() throws {
         let (model, samples) = Self.plantedModel()
         #expect {
