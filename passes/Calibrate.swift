@@ -67,6 +67,11 @@ public struct Calibrate: Pass {
         }
     }
 
+    /// Calibrate is what provides the statistics smooth and quantize{policy=O3} require.
+    public static func options(providing requirement: PassRequirement) -> PassOptions? {
+        requirement == .calibrationStatistics ? PassOptions() : nil
+    }
+
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         guard let samples = context[CalibrationSamplesKey.self] else {
             if let loaded = context[CalibrationStatisticsKey.self] {

@@ -20,7 +20,8 @@ import SQIR
 ///   static scales on the Q/DQ pair; a dynamic scale Δ as `Q(Div(x, Δ), 1, 128)` with the
 ///   MatMul's product multiplied by Δ. `target=qdq` writes the portable int8 form above
 ///   (TensorRT and other QDQ readers).
-/// The model's opset becomes 21 (IR version 10) through `upgrade-opset` when it was lower.
+/// Needs opset 21 (IR version 10): on an older model with something to quantize, the pass
+/// manager runs `upgrade-opset{to=21}` first, as a step of its own (`requirements(for:)`).
 /// Options: `policy` (O1|O2|O3|auto, default O1), `weights` (per-tensor|per-channel, default
 /// per-channel), `bmm`, `exclude` (regex on node names), `lm-head`, `target`
 /// (onnxruntime|qdq, default onnxruntime); static ranges: `calibration` (minmax|percentile|mse,
@@ -51,7 +52,8 @@ public struct Quantize: Pass {
         QuantizeLinear/DequantizeLinear with static (O3), per-tensor dynamic (O2) or per-token \
         dynamic (O1) scales. target=onnxruntime (default) writes the activations as uint8 \
         with zero point 128 (the same codes), which onnxruntime runs on its u8×s8 kernels; \
-        target=qdq writes portable int8 QDQ (TensorRT). Raises the model to opset 21.
+        target=qdq writes portable int8 QDQ (TensorRT). Needs opset 21: on older models the \
+        pipeline runs upgrade-opset first.
         """
 
     static let policyOption = PassOption("policy", default: QuantizeLevel.O1,
@@ -138,19 +140,26 @@ public struct Quantize: Pass {
         }
     }
 
+    /// O3 and auto (whose `options.policy` is O3) read calibration statistics; the QDQ forms
+    /// need opset 21, which the pipeline
+    /// provides (`upgrade-opset`) only when there is something to quantize.
+    public func requirements(for model: Model) -> [PassRequirement] {
+        (options.policy == .O3 ? [.calibrationStatistics] : []) + (hasTargets(model.graph) ? [.minimumOpset(Self.opset)] : [])
+    }
+
+    /// True when the graph has a layer this pass would quantize or leave float on purpose.
+    func hasTargets(_ graph: Graph) -> Bool {
+        graph.nodes.contains { LinearLayer($0) != nil || (options.bmm && isActivationMatMul($0)) }
+    }
+
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         let statistics = context[CalibrationStatisticsKey.self]
         if options.policy == .O3 && statistics == nil {
             throw IRError(file: model.sourcePath, reason: "quantize{policy=\(auto ? "auto" : "O3")} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
         }
         let graph = model.graph
-        let hasTargets = graph.nodes.contains { LinearLayer($0) != nil || (options.bmm && isActivationMatMul($0)) }
-        if hasTargets && (model.opsetVersion("") ?? 1) < Self.opset {
-            // Upgrade first: upgrade-opset checks every node before changing any, so a model it
-            // refuses is left untouched.
-            let upgrade = try UpgradeOpset(options: PassOptions().setting(UpgradeOpset.to, Self.opset))
-            let upgraded = try upgrade.run(on: model, context: context)
-            context.remark("opset raised to \(Self.opset) for the QDQ forms (\(upgraded.statistics.nodesRewritten) node(s) rewritten by upgrade-opset)")
+        if hasTargets(graph), let unmet = PassRequirement.minimumOpset(Self.opset).unmetReason(in: model) {
+            throw IRError(file: model.sourcePath, reason: "quantize needs opset \(Self.opset) (\(unmet)): run upgrade-opset{to=\(Self.opset)} before it (a PassManager with a registry does)")
         }
         let quantizer = try prepareQuantizer(model: model, statistics: statistics, context: context)
         let report = try quantizer.run(on: graph, statistics: statistics)

@@ -73,6 +73,9 @@ public struct Smooth: Pass {
         weights = options[Self.weightsOption]
     }
 
+    /// Reads calibration statistics (the CLI inserts calibrate when nothing provides them).
+    public func requirements(for model: Model) -> [PassRequirement] { [.calibrationStatistics] }
+
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         guard var statistics = context[CalibrationStatisticsKey.self] else {
             throw IRError(file: model.sourcePath, reason: "smooth needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")

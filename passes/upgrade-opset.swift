@@ -61,6 +61,14 @@ public struct UpgradeOpset: Pass {
         }
     }
 
+    /// Provides `.minimumOpset(n)` as `upgrade-opset{to=n}` (the pass manager runs it before
+    /// a pass requiring opset n, e.g. quantize, on an older model).
+    public static func options(providing requirement: PassRequirement) -> PassOptions? {
+        guard case .minimumOpset(let version) = requirement,
+              (OpsetAdapters.oldestSupportedOpset...OpsetAdapters.newestKnownOpset).contains(version) else { return nil }
+        return PassOptions().setting(to, version)
+    }
+
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         let from = model.opsetVersion("") ?? 1
         guard from <= target else {

@@ -57,6 +57,7 @@ public struct Driver {
         case "inspect": try InspectCommand(driver: self).run(rest)
         case "run": try RunCommand(driver: self).run(rest)
         case "verify": try VerifyCommand(driver: self).run(rest)
+        case "opt": try OptCommand(driver: self).run(rest)
         case "passes": try listPasses(rest)
         case "calib-merge": try CalibMergeCommand(driver: self).run(rest)
         case "bench": try BenchCommand(driver: self).run(rest)
@@ -80,6 +81,7 @@ public struct Driver {
         ("inspect", "show a model's opsets, inputs/outputs, op histogram and parameters"),
         ("run", "execute a model with sqopt's interpreter and write its outputs as .npy"),
         ("verify", "compare a candidate model's outputs against a reference model's"),
+        ("opt", "run a pass pipeline over IR text and print the IR (pass tests)"),
         ("passes", "list the registered passes, their summaries and options"),
         ("calib-merge", "merge calibration statistics files computed on shards of the data"),
         ("bench", "time a model's runs in sqopt's interpreter (median/min ms)"),
@@ -91,6 +93,7 @@ public struct Driver {
         case "inspect": return "\(toolName) inspect MODEL [--json]"
         case "run": return "\(toolName) run MODEL (--input NAME=FILE ... | --data DIR) --output-dir OUT"
         case "verify": return "\(toolName) verify REFERENCE CANDIDATE --data DIR [--layerwise] [--json]"
+        case "opt": return "\(toolName) opt FILE.sqir --passes LIST [options] [-o OUT]"
         case "passes": return "\(toolName) passes"
         case "calib-merge": return "\(toolName) calib-merge A.json B.json [...] -o OUT.json"
         case "bench": return "\(toolName) \(BenchCommand.usage)"
@@ -104,6 +107,7 @@ public struct Driver {
         case "inspect": Console.out(InspectCommand(driver: self).help)
         case "run": Console.out(RunCommand(driver: self).help)
         case "verify": Console.out(VerifyCommand(driver: self).help)
+        case "opt": Console.out(OptCommand(driver: self).help)
         case "calib-merge": Console.out(CalibMergeCommand(driver: self).help)
         case "bench": Console.out(BenchCommand(driver: self).help)
         case "optimize", "passes":
@@ -138,6 +142,8 @@ public struct Driver {
             \(toolName) run model.onnx --data test_data_set_0 --output-dir out/
           Compare the quantized model with the original:
             \(toolName) verify model.onnx model.int8.onnx --data test_data_set_0
+          Run passes over IR text (how pass tests are written):
+            \(toolName) opt graph.sqir --passes canonicalize-norms,dce
           List passes:            \(toolName) passes
           Write a custom pass:    see docs/custom-pass.md
 

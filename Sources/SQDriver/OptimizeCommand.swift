@@ -20,12 +20,7 @@ struct OptimizeCommand {
         .flag("--allow-noop", help: "write the model even when smooth or quantize found nothing to do"),
         .flag("--external-data", help: "store weights in OUT.data beside the output"),
         .flag("--print-ir", help: "print the final IR (large constants elided)"),
-        .repeated("--print-ir-before", valueName: "PASS", help: "print the IR before PASS"),
-        .repeated("--print-ir-after", valueName: "PASS", help: "print the IR after PASS"),
-        .flag("--print-ir-after-all", help: "print the IR after every pass"),
-        .flag("--no-verify-each", help: "skip the IR verifier between passes (on by default)"),
-        .flag("--time-passes", help: "print wall time per pass"),
-        .flag("--statistics", help: "print per-pass statistics"),
+    ] + PipelineFlags.options + [
         .flag("--quiet", "-q", help: "print nothing but errors"),
         .flag("--json", help: "print the summary as JSON"),
     ]
@@ -37,7 +32,9 @@ struct OptimizeCommand {
         Loads MODEL, runs the pass pipeline over it and writes the result as a standard ONNX
         (QDQ) model. Passes that need calibration statistics (smooth, quantize{policy=O3}) get
         them from an earlier `calibrate`; if there is none, calibration runs first on --calib DIR
-        or on the test_data_set_* folders beside MODEL.
+        or on the test_data_set_* folders beside MODEL. quantize needs opset 21: on an older
+        model, upgrade-opset runs before it. Inserted steps are announced with a note and are
+        passes like the others (--time-passes, --print-ir-after, the summary).
 
         OPTIONS:
         \(formatOptions(Self.options))
@@ -60,7 +57,7 @@ struct OptimizeCommand {
         pipeline = try SmoothQuantDefaults.apply(to: pipeline, policy: parsed.value("--policy"), alpha: parsed.value("--alpha"), registry: driver.registry)
 
         let output = try parsed.value("--output") ?? defaultOutputPath(for: input, pipeline: pipeline)
-        try checkOutput(output, input: input, force: parsed.has("--force"))
+        try checkOutputPath(output, input: input, force: parsed.has("--force"), command: "optimize")
 
         let quiet = parsed.has("--quiet")
         let start = DispatchTime.now().uptimeNanoseconds
@@ -68,20 +65,10 @@ struct OptimizeCommand {
         let sizeBefore = fileSize(input)
 
         let context = PassContext()
-        context.onDiagnostic = { d in if !quiet && d.severity == .warning { Console.error(d.description) } }
+        context.onDiagnostic = PipelineFlags.diagnosticPrinter(parsed, quiet: quiet)
         pipeline = try SmoothQuantDefaults.prepareCalibration(
             pipeline: pipeline, model: model, modelPath: input, parsed: parsed, context: context, registry: driver.registry, quiet: quiet)
-
-        var instrumentation = PassInstrumentation()
-        instrumentation.verifyEach = !parsed.has("--no-verify-each")
-        instrumentation.printIRBefore = Set(parsed.all("--print-ir-before"))
-        instrumentation.printIRAfter = Set(parsed.all("--print-ir-after"))
-        instrumentation.printIRAfterAll = parsed.has("--print-ir-after-all")
-        instrumentation.timePasses = parsed.has("--time-passes")
-        instrumentation.printStatistics = parsed.has("--statistics")
-        let manager = try PassManager(pipeline: pipeline, registry: driver.registry, instrumentation: instrumentation)
-        manager.output = { Console.error($0, terminator: "") }
-        let report = try manager.run(on: model, context: context)
+        let report = try PipelineFlags.manager(pipeline, registry: driver.registry, parsed: parsed).run(on: model, context: context)
 
         // A smooth/quantize that did nothing ends the run (exit 1, nothing written) unless
         // --allow-noop: a float model must never look like an int8 one (docs/cli.md).
@@ -127,16 +114,17 @@ struct OptimizeCommand {
         let stem = url.pathExtension == "onnx" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
         return url.deletingLastPathComponent().appendingPathComponent("\(stem).\(suffix).onnx").path
     }
+}
 
-    func checkOutput(_ output: String, input: String, force: Bool) throws {
-        let a = URL(fileURLWithPath: output).resolvingSymlinksInPath().standardizedFileURL.path
-        let b = URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path
-        if a == b {
-            throw UsageError(message: "the output '\(output)' is the input model; sqopt never overwrites its input", command: "optimize")
-        }
-        if FileManager.default.fileExists(atPath: output) && !force {
-            throw DriverError("\(output) exists; pass --force to overwrite it, or -o to choose another path")
-        }
+/// Refuses to write over the input (usage error) or over an existing file without `--force`.
+func checkOutputPath(_ output: String, input: String, force: Bool, command: String) throws {
+    let a = URL(fileURLWithPath: output).resolvingSymlinksInPath().standardizedFileURL.path
+    let b = URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path
+    if a == b {
+        throw UsageError(message: "the output '\(output)' is the input model; sqopt never overwrites its input", command: command)
+    }
+    if FileManager.default.fileExists(atPath: output) && !force {
+        throw DriverError("\(output) exists; pass --force to overwrite it, or -o to choose another path")
     }
 }
 
@@ -153,6 +141,8 @@ struct RunSummary: Encodable {
         let nodesAdded: Int
         let nodesRemoved: Int
         let counters: [String: Int]
+        /// For a step the pass manager inserted (upgrade-opset): the pass that needed it.
+        let requiredBy: String?
     }
     let input: String
     let output: String
@@ -175,7 +165,8 @@ struct RunSummary: Encodable {
         self.passes = report.records.map { r in
             PassLine(pass: r.pass, milliseconds: r.seconds * 1000, changed: r.result.changed,
                      nodesAdded: r.result.statistics.nodesAdded, nodesRemoved: r.result.statistics.nodesRemoved,
-                     counters: Dictionary(r.result.statistics.counters.map { ($0.name, $0.value) }, uniquingKeysWith: +))
+                     counters: Dictionary(r.result.statistics.counters.map { ($0.name, $0.value) }, uniquingKeysWith: +),
+                     requiredBy: r.requiredBy)
         }
         self.bytesBefore = sizeBefore
         self.bytesAfter = sizeAfter
@@ -194,6 +185,7 @@ struct RunSummary: Encodable {
             if !p.counters.isEmpty {
                 s += "; " + p.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
             }
+            if let requiredBy = p.requiredBy { s += " (inserted: '\(requiredBy)' needs it)" }
             s += "\n"
         }
         if let autoPolicy { s += autoPolicy.text }

@@ -6,13 +6,11 @@ import SQPasses
 /// shortcuts, implicit calibration (issue: the bare `sqopt --passes smooth,quantize MODEL`),
 /// `--load-calib`/`--save-calib`, `--report`, and statistics merging.
 enum SmoothQuantDefaults {
-    /// Passes that read calibration statistics, and when.
-    static func needsStatistics(_ element: PipelineElement, registry: PassRegistry) -> Bool {
-        switch element.passName {
-        case "smooth": return true
-        case "quantize": return ["O3", "auto"].contains(optionText(element, "policy", registry: registry))
-        default: return false
-        }
+    /// True when the element's pass declares that it reads calibration statistics on `model`
+    /// (`Pass.requirements(for:)`: smooth, quantize{policy=O3}).
+    static func needsStatistics(_ element: PipelineElement, model: Model, registry: PassRegistry) throws -> Bool {
+        try registry.makePass(named: element.passName, options: element.options)
+            .requirements(for: model).contains(.calibrationStatistics)
     }
 
     /// The option's text as given, else its declared default.
@@ -56,21 +54,23 @@ enum SmoothQuantDefaults {
         return entries.contains { $0.hasPrefix("test_data_set_") } ? dir : nil
     }
 
-    /// Makes calibration possible: loads `--load-calib`, or inserts `calibrate` before the
-    /// first pass that needs statistics, and hands the samples to the context.
+    /// Makes calibration possible: loads `--load-calib`, or inserts the pass providing
+    /// statistics (`calibrate`) before the first pass requiring them, with a note, and hands
+    /// the samples to the context.
     static func prepareCalibration(pipeline: Pipeline, model: Model, modelPath: String, parsed: ParsedArguments,
                                    context: PassContext, registry: PassRegistry, quiet: Bool) throws -> Pipeline {
         var pipeline = pipeline
-        let names = pipeline.elements.map(\.passName)
+        func providesStatistics(_ element: PipelineElement) -> Bool { registry.provides(element.passName, .calibrationStatistics) }
         if let file = parsed.value("--load-calib") {
             let fingerprint = ModelFingerprint.of(model.graph)
             context[CalibrationStatisticsKey.self] = try CalibrationStatistics.load(from: file, expectingFingerprint: fingerprint)
-        } else if let first = pipeline.elements.firstIndex(where: { needsStatistics($0, registry: registry) }),
-                  !names[..<first].contains("calibrate") {
-            pipeline.elements.insert(PipelineElement(passName: "calibrate"), at: first)
-            if !quiet { Console.error("note: running calibrate first: '\(pipeline.elements[first + 1].passName)' needs calibration statistics") }
+        } else if let first = try pipeline.elements.firstIndex(where: { try needsStatistics($0, model: model, registry: registry) }),
+                  !pipeline.elements[..<first].contains(where: providesStatistics),
+                  let calibrate = registry.provider(for: .calibrationStatistics) {
+            pipeline.elements.insert(calibrate, at: first)
+            context.note("running \(calibrate) first: '\(pipeline.elements[first + 1].passName)' needs \(PassRequirement.calibrationStatistics)")
         }
-        guard pipeline.elements.contains(where: { $0.passName == "calibrate" }) else { return pipeline }
+        guard pipeline.elements.contains(where: providesStatistics) else { return pipeline }
 
         guard let dataDir = parsed.value("--calib") ?? dataBeside(modelPath) else {
             throw DriverError("""
@@ -105,7 +105,7 @@ enum SmoothQuantDefaults {
             let groups = context[SmoothReportKey.self] ?? []
             let data: Data
             if file.hasSuffix(".html") {
-                data = Data(SmoothReportHTML.render(groups, autoPolicy: context[AutoPolicyReportKey.self]).utf8)
+                data = Data(SmoothReportHTML.render(groups).utf8)
             } else {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

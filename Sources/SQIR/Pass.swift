@@ -28,10 +28,22 @@ public protocol Pass: SendableMetatype {
     static var options: [PassOptionDeclaration] { get }
     /// Pass-specific counters the pass reports in `PassResult.statistics`; default: none.
     static var statistics: [PassStatisticDeclaration] { get }
+    /// The options with which this pass provides `requirement` when the pipeline schedules
+    /// it for another pass (`upgrade-opset` provides `.minimumOpset(n)` as `to=n`); nil when
+    /// it does not provide it (the default).
+    static func options(providing requirement: PassRequirement) -> PassOptions?
 
     /// Builds the pass from option values (defaults for options not given). Throw
     /// `PipelineError.invalidOptionValue` for a value of the right type but out of range.
     init(options: PassOptions) throws
+
+    /// What this pass, with its options, needs before it runs on `model`, so that the
+    /// pipeline runs the passes providing it as steps of their own (visible to
+    /// `--time-passes`, `--print-ir-after` and the summary) instead of the pass doing their
+    /// work inside itself. The `PassManager` asks right before the pass runs, on the model as
+    /// the earlier passes left it, and provides `.minimumOpset`; the CLI asks on the input
+    /// model and provides `.calibrationStatistics` (it inserts `calibrate`). Default: none.
+    func requirements(for model: Model) -> [PassRequirement]
 
     /// Runs once over `model`, mutating it in place.
     func run(on model: Model, context: PassContext) throws -> PassResult
@@ -40,6 +52,43 @@ public protocol Pass: SendableMetatype {
 extension Pass {
     public static var options: [PassOptionDeclaration] { [] }
     public static var statistics: [PassStatisticDeclaration] { [] }
+    public static func options(providing requirement: PassRequirement) -> PassOptions? { nil }
+    public func requirements(for model: Model) -> [PassRequirement] { [] }
+}
+
+/// Something a pass needs before it runs, declared by the pass (`Pass.requirements(for:)`)
+/// and provided by another registered pass (`Pass.options(providing:)`) that the pipeline
+/// runs first, as a step of its own.
+public enum PassRequirement: Sendable, Hashable, CustomStringConvertible {
+    /// The model imports at least this default-domain opset (`quantize` writes opset-21
+    /// Q/DQ). Provided by `upgrade-opset{to=N}`, which the `PassManager` runs when the model's
+    /// opset is lower.
+    case minimumOpset(Int)
+    /// Calibration statistics are in the `PassContext` (`smooth`, `quantize{policy=O3}`).
+    /// Provided by `calibrate`, which the CLI inserts before the first pass needing them
+    /// unless the pipeline calibrates earlier or statistics are loaded (`--load-calib`).
+    case calibrationStatistics
+
+    /// `opset 21`, `calibration statistics`
+    public var description: String {
+        switch self {
+        case .minimumOpset(let version): return "opset \(version)"
+        case .calibrationStatistics: return "calibration statistics"
+        }
+    }
+
+    /// Why `model` does not meet the requirement (`the model imports opset 17`); nil when it
+    /// does, and for requirements on the pass context rather than the model (statistics),
+    /// which whoever fills the context provides.
+    public func unmetReason(in model: Model) -> String? {
+        switch self {
+        case .minimumOpset(let version):
+            let imported = model.opsetVersion("") ?? 1
+            return imported < version ? "the model imports opset \(imported)" : nil
+        case .calibrationStatistics:
+            return nil
+        }
+    }
 }
 
 /// A counter a pass reports (`canonicalize-norms` reports `layer-norms`), with its meaning.
@@ -113,4 +162,11 @@ public struct PassResult: Sendable, Equatable {
     }
 
     public static var unchanged: PassResult { PassResult(changed: false) }
+
+    /// The result of a pattern pass: changed when any rule applied, with the number of
+    /// rewrites in the counter named `counter` (`RewritePass` reports its `rewriteCounter`).
+    public init(rewrites summary: RewriteSummary, counter: String) {
+        self.init(changed: summary.total > 0)
+        statistics[counter: counter] = summary.total
+    }
 }

@@ -11,11 +11,12 @@ public protocol PassContextKey {
     associatedtype Value
 }
 
-/// A message a pass leaves for the user: a warning, or a remark explaining why it did or did
-/// not rewrite something (`notifyMatchFailure` in MLIR terms).
+/// A message a pass leaves for the user: a warning; a note on what the pipeline did on its
+/// own (a step it inserted); or a remark explaining why a pass did or did not rewrite
+/// something (`notifyMatchFailure` in MLIR terms).
 public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     public enum Severity: String, Sendable {
-        case warning, remark
+        case warning, note, remark
     }
 
     public var severity: Severity
@@ -72,6 +73,10 @@ public final class PassContext {
 
     public func warning(_ message: String, node: Node? = nil) {
         emit(Diagnostic(.warning, message, location: node.map(IRError.describe)))
+    }
+
+    public func note(_ message: String, node: Node? = nil) {
+        emit(Diagnostic(.note, message, location: node.map(IRError.describe)))
     }
 
     public func remark(_ message: String, node: Node? = nil) {

@@ -30,6 +30,16 @@ public struct PassRunRecord: Sendable {
     public let pass: String
     public let seconds: Double
     public let result: PassResult
+    /// For a step the manager ran to provide a requirement: the pass that needed it
+    /// (`upgrade-opset` before `quantize`); nil for the pipeline's own passes.
+    public let requiredBy: String?
+
+    public init(pass: String, seconds: Double, result: PassResult, requiredBy: String? = nil) {
+        self.pass = pass
+        self.seconds = seconds
+        self.result = result
+        self.requiredBy = requiredBy
+    }
 }
 
 /// The outcome of a pipeline run: one record per pass, in order.
@@ -95,6 +105,8 @@ public struct PassExecutionError: Error, CustomStringConvertible {
         case verification
         /// The verifier rejected the input, before any pass ran.
         case inputVerification
+        /// The pass needs something of the model that no registered pass provides.
+        case requirement
     }
 
     public let pass: String?
@@ -106,6 +118,7 @@ public struct PassExecutionError: Error, CustomStringConvertible {
         case .run: return "pass '\(pass ?? "?")' failed: \(underlying)"
         case .verification: return "verifier failed after pass '\(pass ?? "?")': \(underlying)"
         case .inputVerification: return "verifier failed on the input, before any pass: \(underlying)"
+        case .requirement: return "pass '\(pass ?? "?")' cannot run: \(underlying)"
         }
     }
 }

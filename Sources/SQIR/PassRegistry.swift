@@ -8,6 +8,7 @@ public struct PassInfo: Sendable {
     /// The Swift type's name (for messages).
     public let typeName: String
     let make: @Sendable (PassOptions) throws -> any Pass
+    let provide: @Sendable (PassRequirement) -> PassOptions?
 
     init<P: Pass>(_ type: P.Type) {
         name = P.name
@@ -17,6 +18,7 @@ public struct PassInfo: Sendable {
         statistics = P.statistics
         typeName = String(describing: P.self)
         make = { try P(options: $0) }
+        provide = { P.options(providing: $0) }
     }
 
     public func option(named name: String) -> PassOptionDeclaration? {
@@ -65,6 +67,20 @@ public struct PassRegistry: Sendable {
 
     /// All names, sorted.
     public var names: [String] { passes.map(\.name).sorted() }
+
+    /// The first registered pass that provides `requirement`, with the options it needs for
+    /// it (`upgrade-opset{to=21}` for `.minimumOpset(21)`); nil when no pass does.
+    public func provider(for requirement: PassRequirement) -> PipelineElement? {
+        for info in passes {
+            if let options = info.provide(requirement) { return PipelineElement(passName: info.name, options: options) }
+        }
+        return nil
+    }
+
+    /// True when the pass named `name` provides `requirement` (with whatever options).
+    public func provides(_ name: String, _ requirement: PassRequirement) -> Bool {
+        info(named: name)?.provide(requirement) != nil
+    }
 
     /// Builds a pass by name (options already parsed); throws `PipelineError.unknownPass`.
     public func makePass(named name: String, options: PassOptions = PassOptions()) throws -> any Pass {

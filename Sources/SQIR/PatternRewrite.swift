@@ -112,9 +112,11 @@ public final class RewriteBuilder {
         return (node, outputs)
     }
 
-    /// Stages an initializer holding `tensor`, named from `name`.
-    public func constant(_ tensor: Tensor, name: String) -> Value {
-        let v = Value(name: reserveValueName(name), constant: tensor)
+    /// Stages an initializer holding `tensor`, named from `name` (default: the root's first
+    /// output name + `_constant`, made unique).
+    public func constant(_ tensor: Tensor, name: String? = nil) -> Value {
+        let base = name ?? ((root.output(0)?.name ?? root.name) + "_constant")
+        let v = Value(name: reserveValueName(base), constant: tensor)
         stagedInitializers.append(v)
         return v
     }

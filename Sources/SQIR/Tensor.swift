@@ -199,6 +199,23 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
+    /// A tensor of the same float dtype and shape whose elements are `transform` of these,
+    /// computed in Double and rounded to the dtype (half to even; overflow gives ±inf): e.g.
+    /// the reciprocal of a constant, `c.mappingFloats { 1 / $0 }`. nil for non-float dtypes.
+    public func mappingFloats(_ transform: (Double) -> Double) -> Tensor? {
+        guard dtype.isFloatingPoint else { return nil }
+        let values = doubleValues().map(transform)
+        switch dtype {
+        case .double: return Tensor(shape: shape, values: values)
+        case .float: return Tensor(shape: shape, values: values.map { Float($0) })
+        case .float16, .bfloat16:
+            let bits = values.map { dtype == .float16 ? floatToHalf(Float($0)) : floatToBFloat16(Float($0)) }
+            let storage = bits.withUnsafeBytes { TensorStorage(copying: $0) }
+            return Tensor(unchecked: dtype, shape: shape, storage: storage, count: bits.count)
+        default: return nil
+        }
+    }
+
     /// Elements as Int64 for integer dtypes (shape arithmetic); nil for other dtypes.
     public func int64Values() -> [Int64]? {
         switch dtype {
@@ -235,6 +252,15 @@ public func halfToFloat(_ h: UInt16) -> Float {
         return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
     }
     return Float(bitPattern: sign | (UInt32(exponent - 15 + 127) << 23) | (mantissa << 13))
+}
+
+/// Float -> bfloat16 bit pattern (the upper half of the float), round half to even; NaN
+/// stays a quiet NaN.
+public func floatToBFloat16(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    if f.isNaN { return UInt16(bits >> 16) | 0x40 }
+    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+    return UInt16(rounded >> 16)
 }
 
 /// Float -> IEEE half bit pattern, round half to even, with overflow to infinity.

@@ -9,6 +9,7 @@ import Testing
         ("inspect", ["help", "inspect"]),
         ("run", ["help", "run"]),
         ("verify", ["help", "verify"]),
+        ("opt", ["help", "opt"]),
         ("calib-merge", ["help", "calib-merge"]),
         ("bench", ["bench", "--help"]),
     ]

@@ -10,6 +10,7 @@ import Testing
         ("help-inspect.txt", ["help", "inspect"]),
         ("help-run.txt", ["help", "run"]),
         ("help-verify.txt", ["help", "verify"]),
+        ("help-opt.txt", ["help", "opt"]),
         ("help-optimize.txt", ["help", "optimize"]),
         ("help-calib-merge.txt", ["help", "calib-merge"]),
         ("help-bench.txt", ["bench", "--help"]),
@@ -39,10 +40,10 @@ import Testing
 
     @Test func rootHelpListsEveryCommandWithAHelpPage() throws {
         let root = try CLI.run(["--help"]).stdout
-        for command in ["inspect", "run", "verify", "passes", "calib-merge", "bench", "help"] {
+        for command in ["inspect", "run", "verify", "opt", "passes", "calib-merge", "bench", "help"] {
             #expect(root.contains("\n  \(command) "), "root help lacks '\(command)'")
         }
-        for command in ["inspect", "run", "verify", "optimize", "calib-merge", "bench"] {
+        for command in ["inspect", "run", "verify", "opt", "optimize", "calib-merge", "bench"] {
             let result = try CLI.run(["help", command])
             #expect(result.status == 0, "sqopt help \(command): \(result)")
             #expect(result.stdout.hasPrefix("USAGE: sqopt "), "sqopt help \(command): \(result)")

@@ -36,12 +36,18 @@ import Testing
         return (t.model, InMemorySamples(samples))
     }
 
+    /// What a pass manager runs before `quantize` on an older model (its opset requirement).
+    static func upgrade(_ model: Model, _ context: PassContext) throws {
+        _ = try UpgradeOpset(options: PassOptions().setting(UpgradeOpset.to, Quantize.opset)).run(on: model, context: context)
+    }
+
     /// Runs `calibrate` then `quantize{policy=auto,…}`; returns the report.
     static func auto(_ model: Model, _ samples: any CalibrationSampleSource, metric: AutoMetric,
                      budget: Double, calibration: StaticCalibration = .minmax) throws -> AutoPolicyReport {
         let context = PassContext()
         context[CalibrationSamplesKey.self] = samples
         _ = try Calibrate(options: PassOptions()).run(on: model, context: context)
+        try upgrade(model, context)
         let options = PassOptions().setting(Quantize.policyOption, .auto).setting(Quantize.metricOption, metric)
             .setting(Quantize.budgetOption, .value(budget)).setting(Quantize.calibrationOption, calibration)
         _ = try Quantize(options: options).run(on: model, context: context)
@@ -101,6 +107,7 @@ import Testing
         let context = PassContext()
         context[CalibrationSamplesKey.self] = samples
         _ = try Calibrate(options: PassOptions()).run(on: model, context: context)
+        try Self.upgrade(model, context)
         let options = PassOptions().setting(Quantize.policyOption, .auto).setting(Quantize.metricOption, .cosine)
             .setting(Quantize.budgetOption, .value(0.999)).setting(Quantize.holdoutOption, 1)
         _ = try Quantize(options: options).run(on: model, context: context)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SQIR
 import SQPasses
@@ -36,11 +37,29 @@ let stripMultiplyByOneCases = """
     }
     """
 
+/// The IR test file of the example `div-to-mul` (the CLI test runs it through `sqopt-custom opt`).
+let divToMulCases = (try? String(contentsOfFile: RepositoryPath.path("examples/CustomPass/Tests/div-to-mul.sqir"),
+                                 encoding: .utf8)) ?? "missing examples/CustomPass/Tests/div-to-mul.sqir"
+
 @Suite struct CustomPassTests {
     @Test(arguments: IRTestCase.cases(stripMultiplyByOneCases, suite: "strip-multiply-by-one",
                                       pipeline: "strip-multiply-by-one,dce"))
     func irCases(_ testCase: IRTestCase) throws {
         try testCase.run()
+    }
+
+    @Test(arguments: IRTestCase.cases(divToMulCases, suite: "div-to-mul", pipeline: "div-to-mul,dce"))
+    func divToMulIRCases(_ testCase: IRTestCase) throws {
+        try testCase.run()
+    }
+
+    @Test func rewritePassesGetTheirCounterAndRun() throws {
+        #expect(StripMultiplyByOne.statistics.map(\.name) == ["stripped"])
+        #expect(DivToMul.statistics.map(\.name) == ["rewrites"])
+        let model = try IRParser().parseModel(FileCheck.splitCases(divToMulCases)[1])
+        let report = try PassManager(pipeline: "div-to-mul", registry: testRegistry).run(on: model)
+        #expect(report.records.first?.result.statistics[counter: "rewrites"] == 1)
+        #expect(model.graph.nodes.map(\.opType) == ["Mul", "Relu"])
     }
 
     @Test func optionsWorkLikeBuiltins() throws {
@@ -60,5 +79,18 @@ let stripMultiplyByOneCases = """
         } catch {
             #expect(error.description == "unknown option 'also-divid' for pass 'strip-multiply-by-one' (did you mean 'also-divide'?); valid options: also-divide")
         }
+    }
+}
+
+/// docs/custom-pass.md shows the example pattern pass in full, and it stays under 40 lines.
+@Suite struct CustomPassDocsTests {
+    @Test func docsShowTheWholeDivToMulFile() throws {
+        let source = try String(contentsOfFile: RepositoryPath.path("examples/CustomPass/Sources/ExampleCustomPass/div-to-mul.swift"),
+                                encoding: .utf8)
+        let docs = try String(contentsOfFile: RepositoryPath.path("docs/custom-pass.md"), encoding: .utf8)
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).dropLast().count
+        #expect(lines < 40, "div-to-mul.swift has \(lines) lines; the example promises under 40")
+        #expect(docs.contains("```swift\n" + source + "```\n"), "docs/custom-pass.md must show div-to-mul.swift verbatim")
+        #expect(docs.contains("(\(lines) lines)"), "docs/custom-pass.md states the line count")
     }
 }

@@ -7,7 +7,8 @@ import Testing
 /// Q/DQ scales stay in the graph's float type; values pushed past float16's range by smoothing
 /// are clamped to ±65504 and reported.
 @Suite struct Float16SmoothQuantTests {
-    static let registry = PassRegistry().registering(Smooth.self).registering(Quantize.self)
+    /// upgrade-opset provides the opset 21 quantize requires.
+    static let registry = PassRegistry().registering(Smooth.self).registering(Quantize.self).registering(UpgradeOpset.self)
 
     /// `Mul(x, γ) → MatMul(·, W)` in `type`; W's row 0 holds `big` (float16 bits).
     static func model(_ type: String, big: String) throws -> Model {

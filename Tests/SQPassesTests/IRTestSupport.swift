@@ -4,8 +4,8 @@ import SQIR
 import SQPasses
 import ExampleCustomPass
 
-/// The built-in passes plus the example custom pass, registered the same way.
-let testRegistry = PassRegistry.builtin.registering(StripMultiplyByOne.self)
+/// The built-in passes plus the example custom passes, registered the same way.
+let testRegistry = PassRegistry.builtin.registering(StripMultiplyByOne.self).registering(DivToMul.self)
 
 /// One case of an IR test file (cases are separated by `// -----`).
 ///

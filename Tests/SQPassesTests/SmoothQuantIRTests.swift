@@ -7,7 +7,9 @@ import Testing
 /// `// RUN: <pipeline>` sets the pipeline; `// STATS: %v = [a, b, ...]` gives value v the
 /// per-channel max |x| a, b, ... (as if calibrated); `expected-error {{…}}` expects a failure.
 @Suite struct SmoothQuantIRTests {
+    /// upgrade-opset provides the opset 21 quantize requires.
     static let registry = PassRegistry().registering(Calibrate.self).registering(Smooth.self).registering(Quantize.self)
+        .registering(UpgradeOpset.self)
 
     static func run(_ testCase: String) throws {
         let lines = testCase.split(separator: "\n", omittingEmptySubsequences: false)

@@ -27,7 +27,7 @@ import SQIR
 ///   return %y
 /// }
 /// ```
-public struct StripMultiplyByOne: Pass {
+public struct StripMultiplyByOne: RewritePass {
     public static let name = "strip-multiply-by-one"
     public static let summary = "Remove multiplications (and divisions) by a constant 1"
     public static let description = """
@@ -36,7 +36,8 @@ public struct StripMultiplyByOne: Pass {
         """
     public static let alsoDivide = PassOption("also-divide", default: true, help: "also remove Div(x, 1)")
     public static let options = [alsoDivide.declaration]
-    public static let statistics = [PassStatisticDeclaration("stripped", help: "multiplications and divisions removed")]
+    /// The counter `RewritePass`'s `run` sets to the number of rewrites (default `rewrites`).
+    public static let rewriteCounter = PassStatisticDeclaration("stripped", help: "multiplications and divisions removed")
 
     /// A constant whose every element is 1 (whether it broadcasts is checked by `keepsShape`).
     static let one = Pattern.constant("one") { $0.isSplat(1) }
@@ -62,16 +63,9 @@ public struct StripMultiplyByOne: Pass {
         return one.rank <= rank && one.shape.allSatisfy { $0 == 1 }
     }
 
-    let rules: RuleSet
+    public let rules: RuleSet
 
     public init(options: PassOptions) {
         rules = options[Self.alsoDivide] ? Self.multiply + Self.divide : Self.multiply
-    }
-
-    public func run(on model: Model, context: PassContext) throws -> PassResult {
-        let summary = try RewriteDriver().apply(rules, to: model, context: context)
-        var statistics = PassStatistics()
-        statistics[counter: "stripped"] = summary.total
-        return PassResult(changed: summary.total > 0, statistics: statistics)
     }
 }

@@ -1,8 +1,9 @@
-// sqopt-custom: the sqopt command line with one extra pass. The pass lives in its own target
-// (ExampleCustomPass) and is registered exactly like the built-ins; everything else (pipeline
-// parsing, --list-passes, --time-passes, verification) is sqopt's.
+// sqopt-custom: the sqopt command line with two extra passes. The passes live in their own
+// target (ExampleCustomPass) and are registered exactly like the built-ins; everything else
+// (pipeline parsing, --list-passes, --time-passes, verification, `opt`) is sqopt's.
 //
 //   swift run sqopt-custom --passes strip-multiply-by-one,dce model.onnx -o out.onnx
+//   swift run sqopt-custom opt examples/CustomPass/Tests/div-to-mul.sqir --passes div-to-mul,dce --split-input-file
 import ExampleCustomPass
 import SQDriver
 import SQIR
@@ -10,5 +11,6 @@ import SQPasses
 
 var registry = PassRegistry.builtin
 registry.register(StripMultiplyByOne.self)
+registry.register(DivToMul.self)
 SignalCleanup.install(toolName: "sqopt-custom")
 Driver(toolName: "sqopt-custom", registry: registry).main()
