@@ -22,9 +22,12 @@ import SQIR
 ///   (TensorRT and other QDQ readers).
 /// Needs opset 21 (IR version 10): on an older model with something to quantize, the pass
 /// manager runs `upgrade-opset{to=21}` first, as a step of its own (`requirements(for:)`).
-/// Options: `policy` (O1|O2|O3, default O1), `weights` (per-tensor|per-channel, default
+/// Options: `policy` (O1|O2|O3|auto, default O1), `weights` (per-tensor|per-channel, default
 /// per-channel), `bmm`, `exclude` (regex on node names), `lm-head`, `target`
-/// (onnxruntime|qdq, default onnxruntime).
+/// (onnxruntime|qdq, default onnxruntime); static ranges: `calibration` (minmax|percentile|mse,
+/// default minmax = the calibrated max |x|) with `percentile`, and `weight-calibration`
+/// (max|mse) for per-tensor weights; `policy=auto` (`AutoPolicy`): `budget`, `metric`,
+/// `holdout`, `output`.
 ///
 /// ```
 /// // before                               // after (O3, per-tensor, target=qdq)
@@ -55,18 +58,34 @@ public struct Quantize: Pass {
 
     // The declared defaults below are the only place they are written: `QuantizeOptions`,
     // `smooth`'s policy/weights (what alpha=auto optimizes for) and the docs read them.
-    public static let policyOption = PassOption("policy", default: QuantPolicy.O1,
-                                         help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations")
+    public static let policyOption = PassOption("policy", default: QuantizeLevel.O1,
+                                         help: "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations; auto: per layer the fastest of O3, O1, float within budget")
+    /// The declared default level as a fixed policy (what `QuantizeOptions()` and smooth's
+    /// alpha=auto use); the declared default is a fixed level, never `auto`.
+    public static var defaultPolicy: QuantPolicy { policyOption.defaultValue.fixed! }
     public static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
     public static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
     public static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
     public static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
     public static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
                                          help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
+    public static let calibrationOption = PassOption("calibration", default: StaticCalibration.minmax,
+                                              help: "static (O3) activation ranges: minmax = the calibrated max abs(x); percentile; mse = the range with the smallest Q/DQ error (histograms over the samples)")
+    public static let percentileOption = PassOption("percentile", default: 99.99, help: "with calibration=percentile: the percentile of abs(x) (0, 100]")
+    public static let weightCalibrationOption = PassOption("weight-calibration", default: WeightCalibration.max,
+                                                    help: "per-tensor weight ranges: max = max abs(W); mse = the range with the smallest Q/DQ error")
+    public static let budgetOption = PassOption("budget", default: AutoBudget.auto,
+                                         help: "with policy=auto: largest KL / smallest cosine against the float model on the samples (auto: KL 0.01, cosine 0.999)")
+    public static let metricOption = PassOption("metric", default: AutoMetric.auto,
+                                         help: "with policy=auto: kl (softmax of the first output), cosine (rows of every output, worst counts); auto: kl if an output is named logits")
+    public static let holdoutOption = PassOption("holdout", default: 0, help: "with policy=auto: measure the budget on the last N samples only")
+    public static let outputOption = PassOption("output", default: "", help: "with policy=auto: the graph output the metric reads (default: see metric)")
 
     public static var options: [PassOptionDeclaration] {
         [policyOption.declaration, weightsOption.declaration, bmmOption.declaration,
-         excludeOption.declaration, lmHeadOption.declaration, targetOption.declaration]
+         excludeOption.declaration, lmHeadOption.declaration, targetOption.declaration,
+         calibrationOption.declaration, percentileOption.declaration, weightCalibrationOption.declaration,
+         budgetOption.declaration, metricOption.declaration, holdoutOption.declaration, outputOption.declaration]
     }
     public static var statistics: [PassStatisticDeclaration] {
         [PassStatisticDeclaration("linears", help: "linear layers quantized"),
@@ -76,6 +95,15 @@ public struct Quantize: Pass {
     }
 
     public let options: QuantizeOptions
+    /// `policy=auto` (then `options.policy` is O3, the form static layers get).
+    public let auto: Bool
+    public let calibration: StaticCalibration
+    public let percentile: Double
+    public let weightCalibration: WeightCalibration
+    public let budget: AutoBudget
+    public let metric: AutoMetric
+    public let holdout: Int
+    public let output: String
     /// The default-domain opset the written QDQ forms need (blocked Q/DQ, `output_dtype`).
     public static let opset = 21
 
@@ -87,12 +115,38 @@ public struct Quantize: Pass {
                                                        value: exclude, expected: "a regular expression")
             }
         }
-        self.options = QuantizeOptions(policy: options[Self.policyOption], weights: options[Self.weightsOption],
+        let level = options[Self.policyOption]
+        self.options = QuantizeOptions(policy: level.fixed ?? .O3, weights: options[Self.weightsOption],
                                        bmm: options[Self.bmmOption], exclude: exclude.isEmpty ? nil : exclude,
                                        lmHead: options[Self.lmHeadOption], target: options[Self.targetOption])
+        auto = level == .auto
+        calibration = options[Self.calibrationOption]
+        percentile = options[Self.percentileOption]
+        weightCalibration = options[Self.weightCalibrationOption]
+        budget = options[Self.budgetOption]
+        metric = options[Self.metricOption]
+        holdout = options[Self.holdoutOption]
+        output = options[Self.outputOption]
+        guard percentile > 0 && percentile <= 100 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.percentileOption.name,
+                                                   value: percentile.optionText, expected: "a number in (0, 100]")
+        }
+        guard holdout >= 0 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.holdoutOption.name,
+                                                   value: holdout.optionText, expected: "0 or more")
+        }
+        if weightCalibration == .mse && self.options.weights == .perChannel {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.weightCalibrationOption.name, value: "mse",
+                                                   expected: "max with weights=per-channel (mse clips per-tensor weights)")
+        }
+        if auto && self.options.bmm {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.bmmOption.name, value: "true",
+                                                   expected: "false with policy=auto (it plans the linear layers only)")
+        }
     }
 
-    /// O3 reads calibration statistics; the QDQ forms need opset 21, which the pipeline
+    /// O3 and auto (whose `options.policy` is O3) read calibration statistics; the QDQ forms
+    /// need opset 21, which the pipeline
     /// provides (`upgrade-opset`) only when there is something to quantize.
     public func requirements(for model: Model) -> [PassRequirement] {
         (options.policy == .O3 ? [.calibrationStatistics] : []) + (hasTargets(model.graph) ? [.minimumOpset(Self.opset)] : [])
@@ -106,13 +160,14 @@ public struct Quantize: Pass {
     public func run(on model: Model, context: PassContext) throws -> PassResult {
         let statistics = context[CalibrationStatisticsKey.self]
         if options.policy == .O3 && statistics == nil {
-            throw IRError(file: model.sourcePath, reason: "quantize{policy=O3} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
+            throw IRError(file: model.sourcePath, reason: "quantize{policy=\(auto ? "auto" : "O3")} needs calibration statistics: run calibrate first (--calib DIR) or load them (--load-calib FILE)")
         }
         let graph = model.graph
         if hasTargets(graph), let unmet = PassRequirement.minimumOpset(Self.opset).unmetReason(in: model) {
             throw IRError(file: model.sourcePath, reason: "quantize needs opset \(Self.opset) (\(unmet)): run upgrade-opset{to=\(Self.opset)} before it (a PassManager with a registry does)")
         }
-        let report = try W8A8Quantizer(options: options).run(on: graph, statistics: statistics)
+        let quantizer = try prepareQuantizer(model: model, statistics: statistics, context: context)
+        let report = try quantizer.run(on: graph, statistics: statistics)
         context[QuantizeReportKey.self] = report
         for (node, reason) in report.skipped.sorted(by: { $0.key < $1.key }) {
             context.remark("'\(node)' stays float: \(reason)")

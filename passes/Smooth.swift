@@ -48,7 +48,7 @@ public struct Smooth: Pass {
                                         help: "norms: linears after a normalization; all: every linear")
     public static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
     // alpha=auto optimizes for quantize's defaults unless told otherwise (declared there once).
-    static let policyOption = PassOption("policy", default: Quantize.policyOption.defaultValue,
+    static let policyOption = PassOption("policy", default: Quantize.defaultPolicy,
                                          help: "with alpha=auto: the activation quantization to optimize for")
     static let weightsOption = PassOption("weights", default: Quantize.weightsOption.defaultValue,
                                           help: "with alpha=auto: the weight quantization to optimize for")

@@ -55,7 +55,7 @@ WEIGHTS = ["per-tensor", "per-channel"]
 NO_NORM_LINEARS = {"causal": "o_proj|down_proj", "encoder": "output/dense"}
 
 
-def configurations(alpha: float, extra: bool, family: str):
+def configurations(alpha: float, extra: bool, family: str, static: bool = False):
     yield "fp32", None
     only = NO_NORM_LINEARS[family]
     yield ("naive W8A8 O3 per-tensor, norm→linear layers only",
@@ -90,6 +90,29 @@ def configurations(alpha: float, extra: bool, family: str):
         for layers in only.split("|"):
             yield (f"SmoothQuant α{alpha} O1 per-channel, {layers} float",
                    f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-channel,target=qdq,exclude={layers}}}")
+    if static:
+        # Static calibration beyond MinMax and the per-layer policy (issue #14).
+        for method in ("percentile", "mse"):
+            yield (f"SmoothQuant α{alpha} O3 per-tensor calibration={method}",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration={method}}}")
+        yield (f"SmoothQuant α{alpha} O3 per-tensor calibration=mse weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O3 per-tensor calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O3 per-tensor calibration=mse weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O3,weights=per-tensor,target=qdq,calibration=mse,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} O1 per-tensor weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
+        yield (f"SmoothQuant α{alpha} scope=all O1 per-tensor weight-calibration=mse",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
+        output = "" if family == "causal" else ",output=sentence_embedding"
+        for scope in ("", ",scope=all"):
+            yield (f"SmoothQuant α{alpha}{scope.replace(',', ' ')} policy=auto calibration=mse target=onnxruntime",
+                   f"calibrate,smooth{{alpha={alpha}{scope}}},quantize{{policy=auto,calibration=mse{output}}}")
+        # Looser budgets: how the static share trades against accuracy.
+        for budget in ((0.02, 0.05) if family == "causal" else (0.998, 0.995)):
+            yield (f"SmoothQuant α{alpha} policy=auto calibration=mse budget={budget} target=onnxruntime",
+                   f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=auto,calibration=mse,budget={budget}{output}}}")
     yield "onnxruntime quantize_static (QDQ, symmetric, MinMax)", "ort"
     yield "onnxruntime quantize_dynamic (u8 per-tensor dynamic activations)", "ort-dynamic"
     if family == "causal":
@@ -109,13 +132,21 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> float:
+def run_sqopt(sqopt: Path, pipeline: str, model: Path, calib: Path, out: Path) -> tuple[float, dict | None]:
+    """Seconds taken, and for quantize{policy=auto} a summary of the plan it chose."""
     start = time.perf_counter()
-    cmd = [str(sqopt), "--passes", pipeline, "--calib", str(calib), str(model), "-o", str(out), "--force"]
+    cmd = [str(sqopt), "--passes", pipeline, "--calib", str(calib), str(model), "-o", str(out), "--force", "--json"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    auto = json.loads(result.stdout).get("autoPolicy")
+    if not auto:
+        return seconds, None
+    forms = [layer["form"] for layer in auto["layers"]]
+    return seconds, {"O3": forms.count("O3"), "O1": forms.count("O1"), "float": forms.count("float"),
+                     "static_macs": auto["staticMACFraction"], "metric": auto["metric"], "budget": auto["budget"],
+                     "measured": auto["measured"], "plans": len(auto["candidates"]), "seconds": seconds}
 
 
 def linear_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
@@ -219,8 +250,20 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
     del ref_sess
     rows = []
     done = {r["config"]: r for r in previous.get(name, [])}
-    for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder"):
-        if args.only and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
+    if args.merge_doc:
+        # Rows already in docs/accuracy.md are kept as they are (their cells verbatim).
+        for (model_name, label), cells in fp32_rows(Path(args.out).read_text().split(HALF_BEGIN)[0]).items():
+            # The model itself is measured again: the other rows' Δ compares with its exact value.
+            if model_name == name and label not in done and label not in ("fp32", "model itself"):
+                if label.startswith("plan: "):  # a row of the policy=auto plans table
+                    continue
+                done[label] = {"config": label, "cells": cells, "pipeline": "doc"}
+        for (model_name, label), cells in fp32_rows(Path(args.out).read_text().split(HALF_BEGIN)[0]).items():
+            if model_name == name and label.startswith("plan: ") and label[6:] in done:
+                done[label[6:]]["plan_cells"] = cells
+    for label, pipeline in configurations(args.alpha, args.extra, "causal" if causal else "encoder", args.static):
+        wanted = pipeline is None and args.merge_doc  # merged rows' Δ needs the model itself
+        if args.only and not wanted and label not in done and not any(label == o or (o == "fp32" and pipeline is None) for o in args.only):
             continue
         if pipeline is None:
             label = "model itself" if args.reference_root else label
@@ -229,7 +272,7 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
             continue
         out = work / name / (label.replace(" ", "_").replace("/", "_").replace("α", "a").replace("(", "").replace(")", "").replace(",", "") + ".onnx")
         out.parent.mkdir(parents=True, exist_ok=True)
-        seconds = 0.0
+        seconds, plan = 0.0, None
         if pipeline is None:
             out = model
         elif pipeline == "ort":
@@ -237,9 +280,9 @@ def evaluate_model(name: str, args, sqopt: Path, work: Path, previous: dict) -> 
         elif pipeline.startswith("ort-dynamic"):
             seconds = run_ort_quantize_dynamic(model, out, lm_head=pipeline == "ort-dynamic-all")
         else:
-            seconds = run_sqopt(sqopt, pipeline, model, calib, out)
+            seconds, plan = run_sqopt(sqopt, pipeline, model, calib, out)
         metrics = (evaluate_lm if causal else evaluate_embedding)(out, reference, eval_sets, args.threads)
-        row = {"config": label, "pipeline": pipeline, "seconds": seconds, **metrics}
+        row = {"config": label, "pipeline": pipeline, "seconds": seconds, **metrics, **({"plan": plan} if plan else {})}
         print(json.dumps({"model": name, **row}), flush=True)
         rows.append(row)
         if args.json:
@@ -273,6 +316,14 @@ def render(results: dict, args) -> str:
              "- *norm→linear layers only*: `quantize{exclude=o_proj|down_proj}` (MiniLM: "
              "`exclude=output/dense`), the layers the paper quantizes with SmoothQuant",
              "- *X float*: the same exclusion for one family, to see which layers limit O1",
+             "- *calibration=percentile|mse*: `quantize{…,calibration=M}`: each static (O3) activation range is the "
+             "99.99th percentile of |x|, or the range with the smallest Q/DQ error, from histograms of the smoothed "
+             "activations over the calibration samples (docs/smoothquant.md, \"Static ranges\"); "
+             "*weight-calibration=mse*: per-tensor weight ranges chosen the same way",
+             "- *policy=auto*: `quantize{policy=auto,calibration=mse}` (default budget: KL 0.01 on the calibration "
+             "samples for SmolLM2; MiniLM: cosine 0.999 of `output=sentence_embedding`), target=onnxruntime: per layer O3, "
+             "O1 or float (docs/smoothquant.md, \"policy=auto\"); the plan's share of static MACs is in the "
+             "section below the tables",
              "- *onnxruntime quantize_static*: `quantize_static(QDQ, QInt8/QInt8, MinMax, "
              "ActivationSymmetric, WeightSymmetric)` on the same samples and the same MatMuls",
              "- *onnxruntime quantize_dynamic*: `quantize_dynamic(QInt8 weights, per-tensor)` (u8 asymmetric "
@@ -284,19 +335,42 @@ def render(results: dict, args) -> str:
         if causal:
             lines += ["| configuration | perplexity | Δ vs fp32 | KL(fp32‖q) | top-1 agreement |",
                       "|---|---:|---:|---:|---:|"]
-            base = rows[0]["perplexity"]  # the model itself
+            base = rows[0]["perplexity"] if "cells" not in rows[0] else float(rows[0]["cells"][0])  # the model itself
             for r in rows:
+                if "cells" in r:
+                    lines.append("| " + " | ".join([r["config"]] + r["cells"]) + " |")
+                    continue
                 delta = "" if r["pipeline"] is None else f"{100 * (r['perplexity'] / base - 1):+.1f}%"
                 lines.append(f"| {r['config']} | {r['perplexity']:.2f} | {delta} | {r['kl']:.4f} | {100 * r['top1']:.1f}% |")
         else:
             lines += ["| configuration | embedding cosine (mean) | worst sample |", "|---|---:|---:|"]
             for r in rows:
+                if "cells" in r:
+                    lines.append("| " + " | ".join([r["config"]] + r["cells"]) + " |")
+                    continue
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
         lines += [""]
+        plans = [r for r in rows if r.get("plan") or r.get("plan_cells")]
+        if plans:
+            lines += [f"policy=auto plans ({name}): the layers of each form, the share of linear-layer MACs with static "
+                      "per-tensor activations (the LM head excluded), and the budget as sqopt measured it on the "
+                      "calibration samples:", "",
+                      "| configuration | O3 | O1 | float | static MACs | measured on calib | plans measured | sqopt seconds |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for r in plans:
+                if "plan_cells" in r:
+                    lines.append("| " + " | ".join(["plan: " + r["config"]] + r["plan_cells"]) + " |")
+                    continue
+                p = r["plan"]
+                lines.append(f"| plan: {r['config']} | {p['O3']} | {p['O1']} | {p['float']} | {100 * p['static_macs']:.1f}% | "
+                             f"{p['metric']} {p['measured']:.5f} (budget {p['budget']:g}) | {p['plans']} | {p['seconds']:.0f} |")
+            lines += [""]
     lines += ["The figures come from onnxruntime on sqopt's QDQ files; sqopt's own interpreter agrees with "
               "onnxruntime layer by layer to 3e-7, and end to end its figures agree with onnxruntime's (KL "
               "within 7.2%, 1 − cosine within 6.4% on five eval samples): docs/crosscheck.md.", "",
-              "Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py`.", ""]
+              "Regenerate: `swift build -c release --product sqopt && .venv/bin/python tools/accuracy.py --extra --static` "
+              "(`--extra`: the scope=all, α=auto and ablation rows; `--static`: the calibration=…, weight-calibration=… and "
+              "policy=auto rows; `--merge-doc --only LABEL…` computes only the given rows and keeps the others as they are).", ""]
     return "\n".join(lines)
 
 
@@ -357,6 +431,9 @@ def main() -> int:
     parser.add_argument("--sqopt", default=str(REPO / ".build" / "release" / "sqopt"))
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--extra", action="store_true", help="also scope=all and alpha=auto rows")
+    parser.add_argument("--static", action="store_true", help="also the static-calibration and policy=auto rows")
+    parser.add_argument("--merge-doc", action="store_true",
+                        help="keep the rows already in --out (cells verbatim) and compute only the missing ones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the quantized models in --work")
     parser.add_argument("--work", default=str(REPO / "build" / "accuracy"))

@@ -16,6 +16,10 @@ Contenders per model and thread count (medians of --runs timed runs after --warm
                         onnxruntime fuses into its u8×s8 MatMulIntegerToFloat kernels);
                         "+lm-head" also quantizes the LM head (lm-head=true), as onnxruntime's
                         quantize_dynamic does
+  sqopt int8 auto ort-target / ort on sqopt auto ort-target
+                        the quantize{policy=auto,calibration=mse} file (per layer O3, O1 or
+                        float within the default budget; docs/smoothquant.md); "auto-loose": the same with
+                        budget=0.05 (SmolLM2) / budget=0.995 (MiniLM)
   ort static            onnxruntime on its own quantize_static model (QDQ, int8 symmetric
                         activations and weights, MinMax, MatMul only, the same calib samples)
   ort dynamic           onnxruntime on its own quantize_dynamic model (u8 activations, s8 weights,
@@ -37,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import onnx
@@ -181,54 +186,76 @@ def bench_model(name, args):
     calib = os.path.join(real, "calib")
     if not os.path.exists(model_path):
         raise SystemExit(f"bench_e2e: {model_path} missing: run tools/build_{name}.py and tools/make_eval_data.py")
-    work = os.path.join(ROOT, "build", "bench", name)
+    work = os.path.join(args.work or os.path.join(ROOT, "build", "bench"), name)
     os.makedirs(work, exist_ok=True)
     log(f"{name}: preparing inputs {SHAPES[name]} and models in {work}")
     data_dir, feed = make_inputs(model_path, SHAPES[name], work)
     def sq(key, spec):
         return sqopt_model(args.sqopt, model_path, calib, spec, os.path.join(work, f"sqopt-{key}.onnx"), args.rebuild)
 
-    models = {
-        "O1": sq("O1", "O1,target=qdq"),
-        "O3": sq("O3", "O3,target=qdq"),
-        "O1-bmm": sq("O1-bmm", "O1,target=qdq,bmm=true"),
-        "O1-ort": sq("O1-ort", "O1,target=onnxruntime"),
-        "O3-ort": sq("O3-ort", "O3,target=onnxruntime"),
-        "O1-ort-lm": sq("O1-ort-lm", "O1,target=onnxruntime,lm-head=true"),
-        "O3-ort-lm": sq("O3-ort-lm", "O3,target=onnxruntime,lm-head=true"),
-        "O3-ort-lm-bmm": sq("O3-ort-lm-bmm", "O3,target=onnxruntime,lm-head=true,bmm=true"),
-        "ort-static": ort_static(model_path, calib, os.path.join(work, "ort-static.onnx"), args.rebuild),
-        "ort-dynamic": ort_dynamic(model_path, os.path.join(work, "ort-dynamic.onnx"), args.rebuild),
+    # Built on first use, so --contenders builds only the models it times.
+    builders = {
+        "O1": lambda: sq("O1", "O1,target=qdq"),
+        "O3": lambda: sq("O3", "O3,target=qdq"),
+        "O1-bmm": lambda: sq("O1-bmm", "O1,target=qdq,bmm=true"),
+        "O1-ort": lambda: sq("O1-ort", "O1,target=onnxruntime"),
+        "O3-ort": lambda: sq("O3-ort", "O3,target=onnxruntime"),
+        "O1-ort-lm": lambda: sq("O1-ort-lm", "O1,target=onnxruntime,lm-head=true"),
+        "O3-ort-lm": lambda: sq("O3-ort-lm", "O3,target=onnxruntime,lm-head=true"),
+        "O3-ort-lm-bmm": lambda: sq("O3-ort-lm-bmm", "O3,target=onnxruntime,lm-head=true,bmm=true"),
+        # MiniLM: the budget on sentence_embedding, as in docs/accuracy.md.
+        "auto-ort": lambda: sq("auto-ort", "auto,calibration=mse" + (",output=sentence_embedding" if name == "minilm" else "")),
+        # A looser budget (docs/accuracy.md: SmolLM2 budget=0.05, +1.9% perplexity, 83% static MACs).
+        "auto-loose-ort": lambda: sq("auto-loose-ort", "auto,calibration=mse,"
+                                     + ("budget=0.995,output=sentence_embedding" if name == "minilm" else "budget=0.05")),
+        "ort-static": lambda: ort_static(model_path, calib, os.path.join(work, "ort-static.onnx"), args.rebuild),
+        "ort-dynamic": lambda: ort_dynamic(model_path, os.path.join(work, "ort-dynamic.onnx"), args.rebuild),
     }
+    built = {}
+
+    def model(key):
+        if key not in built:
+            built[key] = builders[key]()
+        return built[key]
+
     # MiniLM has no LM head: its lm-head rows would repeat the others.
     head = name != "minilm"
     contenders = [
         ("sqopt fp32", "sqopt", model_path),
-        ("sqopt int8 O1", "sqopt", models["O1"]),
-        ("sqopt int8 O3", "sqopt", models["O3"]),
-        ("sqopt int8 O1 bmm", "sqopt", models["O1-bmm"]),
-        ("sqopt int8 O1 ort-target", "sqopt", models["O1-ort"]),
+        ("sqopt int8 O1", "sqopt", partial(model, "O1")),
+        ("sqopt int8 O3", "sqopt", partial(model, "O3")),
+        ("sqopt int8 O1 bmm", "sqopt", partial(model, "O1-bmm")),
+        ("sqopt int8 O1 ort-target", "sqopt", partial(model, "O1-ort")),
+        ("sqopt int8 O3 ort-target", "sqopt", partial(model, "O3-ort")),
+        ("sqopt int8 auto ort-target", "sqopt", partial(model, "auto-ort")),
+        ("sqopt int8 auto-loose ort-target", "sqopt", partial(model, "auto-loose-ort")),
         ("ort fp32", "ort", model_path),
-        ("ort on sqopt O1 QDQ", "ort", models["O1"]),
-        ("ort on sqopt O3 QDQ", "ort", models["O3"]),
-        ("ort on sqopt O1 bmm QDQ", "ort", models["O1-bmm"]),
-        ("ort on sqopt O1 ort-target", "ort", models["O1-ort"]),
-        ("ort on sqopt O3 ort-target", "ort", models["O3-ort"]),
+        ("ort on sqopt O1 QDQ", "ort", partial(model, "O1")),
+        ("ort on sqopt O3 QDQ", "ort", partial(model, "O3")),
+        ("ort on sqopt O1 bmm QDQ", "ort", partial(model, "O1-bmm")),
+        ("ort on sqopt O1 ort-target", "ort", partial(model, "O1-ort")),
+        ("ort on sqopt O3 ort-target", "ort", partial(model, "O3-ort")),
+        ("ort on sqopt auto ort-target", "ort", partial(model, "auto-ort")),
+        ("ort on sqopt auto-loose ort-target", "ort", partial(model, "auto-loose-ort")),
     ] + ([
-        ("ort on sqopt O1 ort-target +lm-head", "ort", models["O1-ort-lm"]),
-        ("ort on sqopt O3 ort-target +lm-head", "ort", models["O3-ort-lm"]),
-        ("ort on sqopt O3 ort-target +lm-head +bmm", "ort", models["O3-ort-lm-bmm"]),
+        ("ort on sqopt O1 ort-target +lm-head", "ort", partial(model, "O1-ort-lm")),
+        ("ort on sqopt O3 ort-target +lm-head", "ort", partial(model, "O3-ort-lm")),
+        ("ort on sqopt O3 ort-target +lm-head +bmm", "ort", partial(model, "O3-ort-lm-bmm")),
     ] if head else [
-        ("ort on sqopt O3 ort-target +bmm", "ort", models["O3-ort-lm-bmm"]),
+        ("ort on sqopt O3 ort-target +bmm", "ort", partial(model, "O3-ort-lm-bmm")),
     ]) + [
-        ("ort quantize_static", "ort", models["ort-static"]),
-        ("ort quantize_dynamic", "ort", models["ort-dynamic"]),
+        ("ort quantize_static", "ort", partial(model, "ort-static")),
+        ("ort quantize_dynamic", "ort", partial(model, "ort-dynamic")),
     ]
+    if args.contenders:
+        import re
+        contenders = [c for c in contenders if re.search(args.contenders, c[0])]
     rows = []
     for threads in args.threads:
         for label, engine, path in contenders:
             log(f"{name}: {label}, {threads} thread(s)")
             try:
+                path = path() if callable(path) else path
                 if engine == "sqopt":
                     times = time_sqopt(args.sqopt, path, data_dir, threads, args.runs, args.warmup)
                 else:
@@ -273,6 +300,8 @@ def main():
     parser.add_argument("--sqopt", default=os.path.join(ROOT, ".build", "release", "sqopt"),
                         help="the sqopt binary (default .build/release/sqopt: swift build -c release)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the quantized models")
+    parser.add_argument("--work", help="folder for the generated models and inputs (default build/bench)")
+    parser.add_argument("--contenders", help="regular expression: time only the contenders it matches")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the results as a Markdown table")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 import Foundation
 import SQIR
+import SQPasses
 
 /// `sqopt --passes LIST MODEL [-o OUT]`: load, run the pass pipeline, write the result.
 struct OptimizeCommand {
@@ -9,7 +10,7 @@ struct OptimizeCommand {
         .value("--passes", valueName: "LIST", help: "the pipeline, e.g. calibrate,smooth{alpha=0.5},quantize{policy=O3}"),
         .value("--output", "-o", valueName: "OUT", help: "output model (default: beside MODEL, see docs/cli.md)"),
         .value("--calib", valueName: "DIR", help: "calibration samples: test_data_set_*/input_N.pb or folders of INPUT.npy"),
-        .value("--policy", valueName: "O1|O2|O3", help: "quantize policy when the pipeline does not set one"),
+        .value("--policy", valueName: "O1|O2|O3|auto", help: "quantize policy when the pipeline does not set one"),
         .value("--alpha", valueName: "A", help: "smooth migration strength when the pipeline does not set one"),
         .value("--save-calib", valueName: "FILE.json", help: "write the calibration statistics"),
         .value("--load-calib", valueName: "FILE.json", help: "use saved calibration statistics instead of calibrating"),
@@ -84,7 +85,7 @@ struct OptimizeCommand {
         let summary = RunSummary(input: input, output: output, pipeline: pipeline.description,
                                  report: report, sizeBefore: sizeBefore, sizeAfter: fileSize(output) + fileSize(output + ".data"),
                                  seconds: seconds, warnings: context.diagnostics.filter { $0.severity == .warning }.count,
-                                 target: quantizeTarget(pipeline))
+                                 target: quantizeTarget(pipeline), autoPolicy: context[AutoPolicyReportKey.self])
         if parsed.has("--json") {
             Console.out(try summary.json())
         } else if !quiet {
@@ -153,9 +154,11 @@ struct RunSummary: Encodable {
     let warnings: Int
     /// `quantize`'s target (onnxruntime | qdq) when the pipeline quantized.
     let target: String?
+    /// What `quantize{policy=auto}` chose per layer, and why.
+    let autoPolicy: AutoPolicyReport?
 
     init(input: String, output: String, pipeline: String, report: PipelineReport, sizeBefore: Int, sizeAfter: Int, seconds: Double,
-         warnings: Int, target: String? = nil) {
+         warnings: Int, target: String? = nil, autoPolicy: AutoPolicyReport? = nil) {
         self.input = input
         self.output = output
         self.pipeline = pipeline
@@ -170,6 +173,7 @@ struct RunSummary: Encodable {
         self.seconds = seconds
         self.warnings = warnings
         self.target = target
+        self.autoPolicy = autoPolicy
     }
 
     var text: String {
@@ -184,6 +188,7 @@ struct RunSummary: Encodable {
             if let requiredBy = p.requiredBy { s += " (inserted: '\(requiredBy)' needs it)" }
             s += "\n"
         }
+        if let autoPolicy { s += autoPolicy.text }
         s += "model size: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter))\n"
         switch target {
         case "onnxruntime"?:

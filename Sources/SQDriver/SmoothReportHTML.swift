@@ -5,7 +5,7 @@ import SQPasses
 /// before and after smoothing as an inline SVG bar chart (the paper's Figure 4), the α used,
 /// and whether 1/s was folded into the producer or applied by an inserted Mul.
 enum SmoothReportHTML {
-    static func render(_ groups: [SmoothGroupReport]) -> String {
+    static func render(_ groups: [SmoothGroupReport], autoPolicy: AutoPolicyReport? = nil) -> String {
         let folded = groups.filter(\.folded).count
         var html = """
         <!DOCTYPE html>
@@ -33,7 +33,19 @@ enum SmoothReportHTML {
             html += "<div class=\"group\"><h3>\(escape(g.activation))</h3><small>\(g.layers.map(escape).joined(separator: ", "))</small><br>\n"
             html += chart(before: g.channelAbsMaxBefore, after: g.channelAbsMaxAfter) + "</div>\n"
         }
+        if let autoPolicy { html += autoPolicySection(autoPolicy) }
         return html + "</body></html>\n"
+    }
+
+    /// `quantize{policy=auto}`: the form of every layer and why.
+    static func autoPolicySection(_ report: AutoPolicyReport) -> String {
+        var html = "<h2>quantize{policy=auto}</h2>\n<p>" + escape(report.text.split(separator: "\n").first.map(String.init) ?? "") + "</p>\n"
+        html += "<table><tr><th>layer</th><th>form</th><th>MACs/token</th><th>error O3</th><th>error O1</th><th>why</th></tr>\n"
+        for layer in report.layers {
+            html += "<tr><td>\(escape(layer.node))</td><td>\(layer.form.rawValue)</td><td>\(layer.macs)</td>"
+            html += "<td>\(format(layer.staticError))</td><td>\(format(layer.perTokenError))</td><td>\(escape(layer.reason))</td></tr>\n"
+        }
+        return html + "</table>\n"
     }
 
     /// Two rows of bars (before on top, after below) sharing one y scale.

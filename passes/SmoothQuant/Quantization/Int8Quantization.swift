@@ -49,15 +49,17 @@ public enum Int8Quantization {
     /// A linear layer's weight as int8 in its stored layout, with its scale: a scalar
     /// (`perChannel == false`) or one per output channel (shape `[N]`, along
     /// `layer.outputChannelAxis`).
-    /// The scale is written in `scaleType` (default: the weight's float type).
-    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool, scaleType: DType? = nil) -> (values: Tensor, scale: Tensor) {
+    /// The scale is written in `scaleType` (default: the weight's float type). `absMax`, for a
+    /// per-tensor scale, replaces max |W| (a clipped range; values beyond it saturate).
+    public static func quantizeWeight(_ layer: LinearLayer, perChannel: Bool, scaleType: DType? = nil,
+                                      absMax clippedRange: Float? = nil) -> (values: Tensor, scale: Tensor) {
         let scaleType = scaleType ?? layer.floatType
         let (k, n) = (layer.inputChannels, layer.outputChannels)
         let exact: [Float]
         if perChannel {
             exact = layer.outputChannelAbsMax().map(weightScale)
         } else {
-            let absMax = layer.outputChannelAbsMax().max() ?? 0
+            let absMax = clippedRange ?? layer.outputChannelAbsMax().max() ?? 0
             exact = [weightScale(absMax: absMax)]
         }
         let scales = exact.map { representable($0, in: scaleType) }

@@ -85,10 +85,11 @@ final class QDQBuilder {
     /// `DequantizeLinear(int8 W, Δ, 0)` for a linear layer's weight; returns the float output.
     /// Call in node order: a weight shared with an earlier linear reuses its DequantizeLinear.
     /// `floatType`: the scale's and the output's type (default: the weight's).
-    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool, floatType: DType? = nil) -> Value {
+    /// `absMax`: a per-tensor range replacing max |W| (clipped weights).
+    func dequantizedWeight(_ layer: LinearLayer, perChannel: Bool, floatType: DType? = nil, absMax: Float? = nil) -> Value {
         let key = WeightKey(weight: ObjectIdentifier(layer.weight), perChannel: perChannel)
         if let existing = weights[key] { return existing }
-        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel, scaleType: floatType)
+        let (values, scale) = Int8Quantization.quantizeWeight(layer, perChannel: perChannel, scaleType: floatType, absMax: absMax)
         let base = layer.weight.name
         let q = graph.addInitializer(values, name: base + "_quantized")
         let s = graph.addInitializer(scale, name: base + "_scale")

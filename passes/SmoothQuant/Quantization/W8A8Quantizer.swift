@@ -45,7 +45,7 @@ public struct QuantizeOptions: Sendable, Equatable {
     /// The ONNX form of the written file.
     public var target: QuantTarget
 
-    public init(policy: QuantPolicy = Quantize.policyOption.defaultValue,
+    public init(policy: QuantPolicy = Quantize.defaultPolicy,
                 weights: WeightGranularity = Quantize.weightsOption.defaultValue,
                 bmm: Bool = Quantize.bmmOption.defaultValue,
                 exclude: String? = nil,
@@ -77,6 +77,16 @@ public struct QuantizeReport: Codable, Sendable, Equatable {
 /// model's opset to ≥ 21 (the `quantize` pass runs `upgrade-opset`).
 public struct W8A8Quantizer {
     public var options: QuantizeOptions
+    /// Static (O3) ranges by activation name that replace the calibrated max |x|
+    /// (`quantize{calibration=percentile|mse}`).
+    public var staticRanges: [String: Float] = [:]
+    /// Per-tensor weight ranges by weight name that replace max |W| (`weight-calibration=mse`).
+    public var weightRanges: [String: Float] = [:]
+    /// Linear layers (node names) quantized with another policy than `options.policy`
+    /// (`quantize{policy=auto}`'s per-layer plan).
+    public var layerPolicies: [String: QuantPolicy] = [:]
+    /// Linear layers (node names) left float, with the reason (`policy=auto`).
+    public var floatLayers: [String: String] = [:]
 
     public init(options: QuantizeOptions) {
         self.options = options
@@ -101,6 +111,7 @@ public struct W8A8Quantizer {
         for layer in LinearLayer.all(in: graph) {
             if isExcluded(layer.node) { report.skipped[layer.node.name] = "excluded"; continue }
             if heads.contains(ObjectIdentifier(layer.node)) { report.skipped[layer.node.name] = "output head (lm-head=false)"; continue }
+            if let reason = floatLayers[layer.node.name] { report.skipped[layer.node.name] = reason; continue }
             linears.append(layer)
         }
         var bmms: [Node] = []
@@ -114,7 +125,8 @@ public struct W8A8Quantizer {
         var operands: [(node: Node, index: Int, value: Value, mode: ActivationQuantMode, floatType: DType)] = []
         var operandTypes: [ObjectIdentifier: DType] = [:]
         for layer in linears {
-            let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node)
+            let mode = try mode(for: layer.activation, role: .rows(contracted: layer.inputChannels), statistics, layer.node,
+                                policy: layerPolicies[layer.node.name] ?? options.policy)
             // MatMul/Gemm operands share one type: the activation's is the weight's.
             operands.append((layer.node, 0, layer.activation, mode, layer.floatType))
         }
@@ -137,7 +149,8 @@ public struct W8A8Quantizer {
         linears = []
         while let layer = pending.popLast() {
             let scaleType: DType? = Float32Islands.needed(for: layer.floatType) ? .float : nil
-            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel, floatType: scaleType))
+            layer.node.setInput(1, builder.dequantizedWeight(layer, perChannel: perChannel, floatType: scaleType,
+                                                             absMax: perChannel ? nil : weightRanges[layer.weight.name]))
             graph.dropReplacedInitializers([layer.weight])
         }
         var islands = Float32Islands(graph: graph)
@@ -195,10 +208,11 @@ public struct W8A8Quantizer {
         case columns(contracted: Int?)
     }
 
-    private func mode(for x: Value, role: OperandRole, _ statistics: CalibrationStatistics?, _ node: Node) throws -> ActivationQuantMode {
-        switch options.policy {
+    private func mode(for x: Value, role: OperandRole, _ statistics: CalibrationStatistics?, _ node: Node,
+                      policy: QuantPolicy? = nil) throws -> ActivationQuantMode {
+        switch policy ?? options.policy {
         case .O3:
-            guard let absMax = statistics?.staticAbsMax(x.name) else {
+            guard let absMax = staticRanges[x.name] ?? statistics?.staticAbsMax(x.name) else {
                 throw IRError(node: node, reason: "quantize{policy=O3} needs calibration statistics for '\(x.name)' (run calibrate first, or --load-calib)")
             }
             return .staticPerTensor(scale: Int8Quantization.activationScale(absMax: absMax))
