@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def bench_model(name, args):
     calib = os.path.join(real, "calib")
     if not os.path.exists(model_path):
         raise SystemExit(f"bench_e2e: {model_path} missing: run tools/build_{name}.py and tools/make_eval_data.py")
-    work = os.path.join(ROOT, "build", "bench", name)
+    work = os.path.join(args.work_dir, name)
     os.makedirs(work, exist_ok=True)
     log(f"{name}: preparing inputs {SHAPES[name]} and models in {work}")
     data_dir, feed = make_inputs(model_path, SHAPES[name], work)
@@ -208,6 +209,9 @@ def bench_model(name, args):
         ("sqopt int8 O3", "sqopt", models["O3"]),
         ("sqopt int8 O1 bmm", "sqopt", models["O1-bmm"]),
         ("sqopt int8 O1 ort-target", "sqopt", models["O1-ort"]),
+    ] + ([
+        ("sqopt int8 O1 ort-target +lm-head", "sqopt", models["O1-ort-lm"]),
+    ] if head else []) + [
         ("ort fp32", "ort", model_path),
         ("ort on sqopt O1 QDQ", "ort", models["O1"]),
         ("ort on sqopt O3 QDQ", "ort", models["O3"]),
@@ -224,6 +228,9 @@ def bench_model(name, args):
         ("ort quantize_static", "ort", models["ort-static"]),
         ("ort quantize_dynamic", "ort", models["ort-dynamic"]),
     ]
+    if args.contenders is not None:
+        wanted = re.compile(args.contenders)
+        contenders = [c for c in contenders if wanted.search(c[0])]
     rows = []
     for threads in args.threads:
         for label, engine, path in contenders:
@@ -273,6 +280,10 @@ def main():
     parser.add_argument("--sqopt", default=os.path.join(ROOT, ".build", "release", "sqopt"),
                         help="the sqopt binary (default .build/release/sqopt: swift build -c release)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the quantized models")
+    parser.add_argument("--contenders", default=None,
+                        help="a regular expression: time only the contenders whose label it matches")
+    parser.add_argument("--work-dir", default=os.path.join(ROOT, "build", "bench"),
+                        help="where the inputs and quantized models are cached (default build/bench)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the results as a Markdown table")
     args = parser.parse_args()

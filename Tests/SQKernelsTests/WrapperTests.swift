@@ -37,6 +37,56 @@ struct WrapperTests {
         #expect(tall.range(0).upperBound == tall.range(1).lowerBound && tall.range(0).upperBound % 16 == 0)
     }
 
+    @Test("partition: decode products (m = 1) split panels once B is large enough to stream")
+    func decodePartition() {
+        // 576 x 1536 int8 (0.9 MB): work alone (1.8e6 ops) is below the threshold.
+        let decode = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
+                                   minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                   weightBytes: 576 * 1536, streamedBytes: 576 * 1536)
+        if minStreamedBytesPerThread.isFinite {  // the spinning pool exists (≥ 2 threads)
+            #expect(decode.axis == .panels && decode.pieces == 2)
+            #expect(decode.range(0) == 0..<24 && decode.range(1) == 24..<48)
+        } else {
+            #expect(decode.pieces == 1)
+        }
+        // 576 x 192 int8 (0.1 MB) stays on the calling thread.
+        let narrow = GemmPartition(rows: 1, panels: 6, operations: 2.0 * 576 * 192,
+                                   minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                   weightBytes: 576 * 192, streamedBytes: 576 * 192)
+        #expect(narrow.pieces == 1)
+    }
+
+    @Test("decode shapes (m = 1…3): 1 and 2 threads give the same bits, fp32 and int8")
+    func decodeThreads() throws {
+        let (k, n) = (576, 1536 + 17)  // a partial last panel
+        let b = Self.floats(k * n, seed: 40), bias = Self.floats(n, seed: 41)
+        let packedF32 = try PackedFloat32Weights(k: k, n: n, values: b)
+        let packedS8 = try PackedInt8Weights(k: k, n: n, values: Self.int8s(k * n, seed: 42),
+                                             scales: Self.floats(n, seed: 43).map { abs($0) / 100 })
+        for m in [1, 2, 3] {
+            let x = Self.floats(m * k, seed: 44 + UInt64(m))
+            var f32: [[UInt32]] = [], s8: [[UInt32]] = []
+            for threads in [1, 2] {
+                var out = [Float](repeating: 0, count: m * n), outS8 = out
+                try x.withUnsafeBufferPointer { x in
+                    try bias.withUnsafeBufferPointer { bias in
+                        try out.withUnsafeMutableBufferPointer { out in
+                            try gemmF32(a: x, m: m, b: packedF32, out: out, bias: bias, threads: threads)
+                        }
+                        try outS8.withUnsafeMutableBufferPointer { out in
+                            try linearInt8(x: x, m: m, activation: .perToken, weights: packedS8, out: out,
+                                           bias: bias, threads: threads)
+                        }
+                    }
+                }
+                f32.append(out.map(\.bitPattern))
+                s8.append(outS8.map(\.bitPattern))
+            }
+            #expect(f32[0] == f32[1], "fp32 m\(m)")
+            #expect(s8[0] == s8[1], "int8 m\(m)")
+        }
+    }
+
     @Test("gemmF32: 1 and 2 threads give the same bits (panel and row splits)")
     func f32Threads() throws {
         // (m, k, n): wide (panel split) and narrow (row split); both above the threshold.

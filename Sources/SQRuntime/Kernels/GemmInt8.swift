@@ -209,7 +209,8 @@ func gemmInt8Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Int8>?,
     let partition = GemmPartition(rows: m, panels: panels,
                                   operations: 2.0 * Double(m) * Double(n) * Double(k),
                                   minOperationsPerThread: int8MinOperationsPerThread,
-                                  threads: threads, weightBytes: k * n)
+                                  threads: threads, weightBytes: k * n,
+                                  streamedBytes: k * n)
     let args = UncheckedSendable((a: a, packed: packed, out: out, aScales: aScales,
                                   bScales: bScales, bias: bias))
     partition.run { piece in
