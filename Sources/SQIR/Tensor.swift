@@ -34,15 +34,17 @@ public final class TensorStorage: @unchecked Sendable {
         self.owner = nil
     }
 
-    /// Asks the kernel to back the 2 MiB-aligned interior of a large, not yet touched
-    /// allocation with transparent huge pages (`madvise(MADV_HUGEPAGE)`; the machines run
-    /// THP in `madvise` mode). A 100 MB weight then costs ≈ 50 page faults on first touch
-    /// instead of ≈ 25 000, and its GEMM fewer TLB misses. No-op for blocks under 4 MiB and
-    /// where the call is unavailable; failure is harmless (plain pages).
+    /// With `SQOPT_HUGE_PAGES=1`, asks the kernel to back the 2 MiB-aligned interior of a
+    /// large, not yet touched allocation with transparent huge pages (`madvise(MADV_HUGEPAGE)`;
+    /// the machines run THP in `madvise` mode): a 100 MB weight then costs ≈ 50 page faults
+    /// on first touch instead of ≈ 25 000. Off by default: with THP `defrag=madvise` such
+    /// faults may compact memory synchronously, and on a machine short of free memory the
+    /// fp32 SmolLM2 load measured 1.2 s instead of 0.6 s (2026-12-03, docs/performance.md).
+    /// No-op for blocks under 4 MiB and where the call is unavailable.
     public static func adviseHugePages(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
         #if os(Linux)
         let huge = 2 << 20
-        guard byteCount >= 2 * huge else { return }
+        guard hugePagesEnabled, byteCount >= 2 * huge else { return }
         let start = (Int(bitPattern: pointer) + huge - 1) & ~(huge - 1)
         let end = (Int(bitPattern: pointer) + byteCount) & ~(huge - 1)
         if end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) {
@@ -50,6 +52,9 @@ public final class TensorStorage: @unchecked Sendable {
         }
         #endif
     }
+
+    /// `SQOPT_HUGE_PAGES=1` turns `adviseHugePages` on.
+    static let hugePagesEnabled = ProcessInfo.processInfo.environment["SQOPT_HUGE_PAGES"] == "1"
 
     /// A copy of `bytes` in fresh aligned storage.
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
