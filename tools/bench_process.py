@@ -37,7 +37,7 @@ def load_average():
 
 
 def knows_time(sqopt):
-    out = subprocess.run([sqopt, "run", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sqopt, "help", "run"], capture_output=True, text=True)
     return "--time" in (out.stdout + out.stderr)
 
 
