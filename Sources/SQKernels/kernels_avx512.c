@@ -76,13 +76,6 @@ SQ_TARGET_AVX512 void sq_f32_tile_avx512(size_t kc, const float *a, const float 
 }
 
 
-#ifndef S8_ROW_AHEAD
-#define S8_ROW_AHEAD 16  // k-quads (128 B each per panel) prefetched ahead by the m = 1 kernel
-#endif
-#ifndef F32_ROW_AHEAD
-#define F32_ROW_AHEAD 16  // rows of a panel (128 B each) prefetched ahead by the m = 1 kernel
-#endif
-
 /// One row against up to 4 panels at once (8 independent accumulators): with a single
 /// row the 14x32 tile would have only 2 FMA chains, latency bound. Same arithmetic per
 /// element as f32_tile_rows (init, then one FMA per k in order), so the bits match.
@@ -103,7 +96,6 @@ SQ_TARGET_AVX512 void sq_f32_row_avx512(size_t kc, const float *a, const float *
             __m512 av = _mm512_set1_ps(a[kk]);
             for (size_t v = 0; v < 8; v++) {
                 const float *bp = b + (v / 2) * panel_stride + kk * SQ_NR + (v % 2) * 16;
-                _mm_prefetch((const char *)(bp + F32_ROW_AHEAD * SQ_NR), _MM_HINT_T0);
                 acc[v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(bp), acc[v]);
             }
         }
@@ -233,9 +225,6 @@ SQ_TARGET_AVX512 void sq_s8_row_avx512(size_t kq, const uint8_t *a, const uint8_
         if (vectors == 8) {
             for (size_t v = 0; v < 8; v++) {
                 const uint8_t *bv = b + (v / 2) * panel_stride + q * SQ_NR * 4 + (v % 2) * 64;
-                // Decode streams B from memory once: fetch S8_ROW_AHEAD quads ahead in each
-                // of the 4 panel streams (a hint only; it never faults or changes a bit).
-                _mm_prefetch((const char *)bv + S8_ROW_AHEAD * SQ_NR * 4, _MM_HINT_T0);
                 acc[v] = _mm512_dpbusd_epi32(acc[v], av, _mm512_loadu_si512(bv));
             }
         } else {
