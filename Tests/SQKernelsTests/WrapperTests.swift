@@ -37,26 +37,30 @@ struct WrapperTests {
         #expect(tall.range(0).upperBound == tall.range(1).lowerBound && tall.range(0).upperBound % 16 == 0)
     }
 
-    @Test("partition: decode products (m = 1) split panels once B is large enough to stream")
+    @Test("partition: decode products (m = 1) split panels once B is large enough to stream (SQOPT_SPLIT_DECODE=1)")
     func decodePartition() {
         // 576 x 1536 int8 (0.9 MB): work alone (1.8e6 ops) is below the threshold.
+        // (The threshold as SQOPT_SPLIT_DECODE=1 sets it; the default is infinite.)
         let decode = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
                                    minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
-                                   weightBytes: 576 * 1536, streamedBytes: 576 * 1536)
-        if minStreamedBytesPerThread.isFinite {  // the spinning pool exists (≥ 2 threads)
-            #expect(decode.axis == .panels && decode.pieces == 2)
-            #expect(decode.range(0) == 0..<24 && decode.range(1) == 24..<48)
-        } else {
-            #expect(decode.pieces == 1)
-        }
+                                   weightBytes: 576 * 1536, streamedBytes: 576 * 1536,
+                                   minStreamedBytes: 256 * 1024)
+        #expect(decode.axis == .panels && decode.pieces == 2)
+        #expect(decode.range(0) == 0..<24 && decode.range(1) == 24..<48)
+        let byDefault = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
+                                      minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                      weightBytes: 576 * 1536, streamedBytes: 576 * 1536,
+                                      minStreamedBytes: .infinity)
+        #expect(byDefault.pieces == 1)
         // 576 x 192 int8 (0.1 MB) stays on the calling thread.
         let narrow = GemmPartition(rows: 1, panels: 6, operations: 2.0 * 576 * 192,
                                    minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
-                                   weightBytes: 576 * 192, streamedBytes: 576 * 192)
+                                   weightBytes: 576 * 192, streamedBytes: 576 * 192,
+                                   minStreamedBytes: 256 * 1024)
         #expect(narrow.pieces == 1)
     }
 
-    @Test("decode shapes (m = 1…3): 1 and 2 threads give the same bits, fp32 and int8")
+    @Test("decode shapes (m = 1…3), split as SQOPT_SPLIT_DECODE=1 splits them: 1 and 2 threads give the same bits")
     func decodeThreads() throws {
         let (k, n) = (576, 1536 + 17)  // a partial last panel
         let b = Self.floats(k * n, seed: 40), bias = Self.floats(n, seed: 41)
@@ -65,20 +69,41 @@ struct WrapperTests {
                                              scales: Self.floats(n, seed: 43).map { abs($0) / 100 })
         for m in [1, 2, 3] {
             let x = Self.floats(m * k, seed: 44 + UInt64(m))
+            var q = [Int8](repeating: 0, count: m * k), scales = [Float](repeating: 0, count: m)
+            try x.withUnsafeBufferPointer { x in
+                try q.withUnsafeMutableBufferPointer { q in
+                    try scales.withUnsafeMutableBufferPointer { s in
+                        try quantizeRowsInt8(x, rows: m, cols: k, mode: .perToken, into: q, scales: s)
+                    }
+                }
+            }
             var f32: [[UInt32]] = [], s8: [[UInt32]] = []
             for threads in [1, 2] {
                 var out = [Float](repeating: 0, count: m * n), outS8 = out
-                try x.withUnsafeBufferPointer { x in
-                    try bias.withUnsafeBufferPointer { bias in
-                        try out.withUnsafeMutableBufferPointer { out in
-                            try gemmF32(a: x, m: m, b: packedF32, out: out, bias: bias, threads: threads)
+                let status = KernelStatus()
+                x.withUnsafeBufferPointer { x in
+                    bias.withUnsafeBufferPointer { bias in
+                        out.withUnsafeMutableBufferPointer { out in
+                            gemmF32Unchecked(m: m, n: n, k: k, a: x.baseAddress, packed: packedF32.storage,
+                                             out: out.baseAddress, bias: bias.baseAddress, accumulate: false,
+                                             threads: threads, status: status, minStreamedBytes: 256 * 1024)
                         }
-                        try outS8.withUnsafeMutableBufferPointer { out in
-                            try linearInt8(x: x, m: m, activation: .perToken, weights: packedS8, out: out,
-                                           bias: bias, threads: threads)
+                        q.withUnsafeBufferPointer { q in
+                            scales.withUnsafeBufferPointer { s in
+                                packedS8.scales.withUnsafeBufferPointer { bs in
+                                    outS8.withUnsafeMutableBufferPointer { out in
+                                        gemmInt8Unchecked(m: m, n: n, k: k, a: q.baseAddress, packed: packedS8.storage,
+                                                          out: .float(out.baseAddress), aScales: s.baseAddress,
+                                                          aPerRow: m != 1, bScales: bs.baseAddress, bPerColumn: true,
+                                                          bias: bias.baseAddress, threads: threads, status: status,
+                                                          minStreamedBytes: 256 * 1024)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
+                try status.check()
                 f32.append(out.map(\.bitPattern))
                 s8.append(outS8.map(\.bitPattern))
             }

@@ -150,14 +150,14 @@ let f32MinOperationsPerThread = 1.0e11 * minSecondsPerThread
 func gemmF32Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>?,
                       packed: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>?,
                       bias: UnsafePointer<Float>?, accumulate: Bool, threads: Int,
-                      status: KernelStatus) {
+                      status: KernelStatus, minStreamedBytes: Double = minStreamedBytesPerThread) {
     if m == 0 || n == 0 { return }
     let panels = (n + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
     let partition = GemmPartition(rows: m, panels: panels,
                                   operations: 2.0 * Double(m) * Double(n) * Double(k),
                                   minOperationsPerThread: f32MinOperationsPerThread,
                                   threads: threads, weightBytes: 4 * k * n,
-                                  streamedBytes: 4 * k * n)
+                                  streamedBytes: 4 * k * n, minStreamedBytes: minStreamedBytes)
     let args = UncheckedSendable((a: a, packed: packed, out: out, bias: bias))
     partition.run { piece in
         let p = args.value
