@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -186,7 +187,7 @@ def bench_model(name, args):
     calib = os.path.join(real, "calib")
     if not os.path.exists(model_path):
         raise SystemExit(f"bench_e2e: {model_path} missing: run tools/build_{name}.py and tools/make_eval_data.py")
-    work = os.path.join(args.work or os.path.join(ROOT, "build", "bench"), name)
+    work = os.path.join(args.work_dir, name)
     os.makedirs(work, exist_ok=True)
     log(f"{name}: preparing inputs {SHAPES[name]} and models in {work}")
     data_dir, feed = make_inputs(model_path, SHAPES[name], work)
@@ -229,6 +230,9 @@ def bench_model(name, args):
         ("sqopt int8 O3 ort-target", "sqopt", partial(model, "O3-ort")),
         ("sqopt int8 auto ort-target", "sqopt", partial(model, "auto-ort")),
         ("sqopt int8 auto-loose ort-target", "sqopt", partial(model, "auto-loose-ort")),
+    ] + ([
+        ("sqopt int8 O1 ort-target +lm-head", "sqopt", partial(model, "O1-ort-lm")),
+    ] if head else []) + [
         ("ort fp32", "ort", model_path),
         ("ort on sqopt O1 QDQ", "ort", partial(model, "O1")),
         ("ort on sqopt O3 QDQ", "ort", partial(model, "O3")),
@@ -247,9 +251,9 @@ def bench_model(name, args):
         ("ort quantize_static", "ort", partial(model, "ort-static")),
         ("ort quantize_dynamic", "ort", partial(model, "ort-dynamic")),
     ]
-    if args.contenders:
-        import re
-        contenders = [c for c in contenders if re.search(args.contenders, c[0])]
+    if args.contenders is not None:
+        wanted = re.compile(args.contenders)
+        contenders = [c for c in contenders if wanted.search(c[0])]
     rows = []
     for threads in args.threads:
         for label, engine, path in contenders:
@@ -300,8 +304,10 @@ def main():
     parser.add_argument("--sqopt", default=os.path.join(ROOT, ".build", "release", "sqopt"),
                         help="the sqopt binary (default .build/release/sqopt: swift build -c release)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the quantized models")
-    parser.add_argument("--work", help="folder for the generated models and inputs (default build/bench)")
-    parser.add_argument("--contenders", help="regular expression: time only the contenders it matches")
+    parser.add_argument("--contenders", default=None,
+                        help="a regular expression: time only the contenders whose label it matches")
+    parser.add_argument("--work-dir", "--work", dest="work_dir", default=os.path.join(ROOT, "build", "bench"),
+                        help="where the inputs and quantized models are cached (default build/bench)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the results as a Markdown table")
     args = parser.parse_args()

@@ -9,13 +9,14 @@ import SQPasses
 struct BenchCommand {
     let driver: Driver
 
-    static let usage = "bench MODEL --data DIR [--runs N] [--warmup N] [--threads T] [--profile] [--json]"
+    static let usage = "bench MODEL --data DIR [--runs N] [--warmup N] [--threads T] [--decode N] [--profile] [--json]"
 
     static let options: [OptionSpec] = [
         .value("--data", valueName: "DIR", help: "inputs: a test_data_set_N folder, or a folder of them (one run = every sample once)"),
         .value("--runs", valueName: "N", help: "timed runs (default 10)"),
         .value("--warmup", valueName: "N", help: "untimed runs first (default 2)"),
         .value("--threads", valueName: "T", help: "kernel threads (default: SQOPT_THREADS, else every core)"),
+        .value("--decode", valueName: "N", help: "KV-cache decoders: time N greedy decode steps after each (untimed) run of the sample"),
         .flag("--profile", help: "also time every step and print where a run's time goes, by op kind and by node"),
         .flag("--json", help: "print the timings as JSON"),
         .flag("--help", "-h", help: "show this help"),
@@ -31,13 +32,16 @@ struct BenchCommand {
         step of the timed runs too and prints the mean time per run by op kind (op type;
         ` (int8)` marks QDQ MatMul/Gemm patterns run as int8 kernels) and by node name with
         each digit run replaced by `#` (so the layers of a stack add up), sorted, with
-        their share of the summed step time.
+        their share of the summed step time. With --decode N (KV-cache decoders, the layout
+        of `run --decode`), each run is the sample's prefill, untimed, then N decode steps
+        of one token each, timed one by one: the figures are per decode step.
 
         OPTIONS:
         \(formatOptions(Self.options))
         EXAMPLES:
           \(driver.toolName) bench model.sq-w8a8.onnx --data test_data_set_0 --runs 20 --threads 1
           \(driver.toolName) bench model.onnx --data test_data_set_0 --runs 5 --profile
+          \(driver.toolName) bench kv.sq-w8a8.onnx --data test_data_set_0 --decode 32 --runs 3 --threads 2
         """
     }
 
@@ -53,7 +57,10 @@ struct BenchCommand {
         let medianMilliseconds: Double
         let minMilliseconds: Double
         let maxMilliseconds: Double
+        /// Wall time of each timed run (with `decodeSteps`: of each timed decode step).
         let runMilliseconds: [Double]
+        /// With `--decode N`: N, and the figures above are per decode step.
+        let decodeSteps: Int?
         /// With `--profile`: mean milliseconds per run by op kind and by node group.
         let profile: Profile?
     }
@@ -100,24 +107,46 @@ struct BenchCommand {
 
         let profiling = parsed.has("--profile")
         var stepNanoseconds = [UInt64](repeating: 0, count: plan.stepCount)
-        for _ in 0..<warmup { try runOnce(plan, samples) }
         var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            if profiling {
-                for sample in samples { _ = try plan.run(inputs: sample, stepNanoseconds: &stepNanoseconds) }
-            } else {
-                try runOnce(plan, samples)
+        let decodeSteps = try parsed.value("--decode").map { _ in try count(parsed, "--decode", default: 1, minimum: 1) }
+        if let decodeSteps {
+            guard samples.count == 1, let prompt = samples.first else {
+                throw DriverError("\(data): holds \(samples.count) samples; bench --decode takes one (the prompt)")
             }
-            times.append(Self.milliseconds(since: start))
+            let step = KVDecodeStep(model: model, path: path)
+            for round in 0..<(warmup + runs) {
+                var inputs = prompt
+                var outputs = try plan.run(inputs: inputs)
+                for _ in 0..<decodeSteps {
+                    inputs = try step.inputs(after: inputs, outputs: outputs)
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    if profiling && round >= warmup {
+                        outputs = try plan.run(inputs: inputs, stepNanoseconds: &stepNanoseconds)
+                    } else {
+                        outputs = try plan.run(inputs: inputs)
+                    }
+                    if round >= warmup { times.append(Self.milliseconds(since: start)) }
+                }
+            }
+        } else {
+            for _ in 0..<warmup { try runOnce(plan, samples) }
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                if profiling {
+                    for sample in samples { _ = try plan.run(inputs: sample, stepNanoseconds: &stepNanoseconds) }
+                } else {
+                    try runOnce(plan, samples)
+                }
+                times.append(Self.milliseconds(since: start))
+            }
         }
-        let profile = profiling ? Self.profile(plan.stepInfos, stepNanoseconds, runs: runs) : nil
+        let profile = profiling ? Self.profile(plan.stepInfos, stepNanoseconds, runs: times.count) : nil
         let sorted = times.sorted()
         let result = Result(model: path, samples: samples.count, runs: runs, warmup: warmup,
                             threads: KernelThreads.defaultCount, isa: KernelISA.active.rawValue,
                             planMilliseconds: planMilliseconds, medianMilliseconds: Self.median(sorted),
                             minMilliseconds: sorted.first ?? 0, maxMilliseconds: sorted.last ?? 0,
-                            runMilliseconds: times, profile: profile)
+                            runMilliseconds: times, decodeSteps: decodeSteps, profile: profile)
         if parsed.has("--json") {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -125,10 +154,18 @@ struct BenchCommand {
         } else {
             Console.out("bench: \(path) on \(samples.count) sample(s), \(result.threads) thread(s), \(result.isa) kernels")
             Console.out(String(format: "  plan built in %.1f ms", planMilliseconds))
-            Console.out(String(format: "  %d runs (+%d warm-up): median %.2f ms  min %.2f ms  max %.2f ms",
-                               runs, warmup, result.medianMilliseconds, result.minMilliseconds, result.maxMilliseconds))
+            if let decodeSteps {
+                Console.out(String(format: "  %d runs (+%d warm-up) of %d decode steps: per step median %.2f ms  min %.2f ms  max %.2f ms (%.1f tokens/s)",
+                                   runs, warmup, decodeSteps, result.medianMilliseconds, result.minMilliseconds,
+                                   result.maxMilliseconds, result.medianMilliseconds > 0 ? 1000 / result.medianMilliseconds : 0))
+            } else {
+                Console.out(String(format: "  %d runs (+%d warm-up): median %.2f ms  min %.2f ms  max %.2f ms",
+                                   runs, warmup, result.medianMilliseconds, result.minMilliseconds, result.maxMilliseconds))
+            }
             if let profile {
-                Console.out(String(format: "  profile: mean per run over the timed runs, steps sum to %.2f ms", profile.stepMilliseconds))
+                let unit = decodeSteps == nil ? "run" : "decode step"
+                Console.out("  profile: mean per \(unit) over the timed runs, steps sum to "
+                            + String(format: "%.2f ms", profile.stepMilliseconds))
                 Console.out(Self.table(profile.byKind, title: "op kind"))
                 Console.out(Self.table(Array(profile.byNode.prefix(Self.nodeRows)), title: "node (digits as #)"))
                 if profile.byNode.count > Self.nodeRows {

@@ -32,8 +32,29 @@ enum NPY {
         let n = header.utf8.count
         out.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
         out.append(contentsOf: Array(header.utf8))
-        out.append(contentsOf: tensor.storage.bytes)
-        try out.write(to: URL(fileURLWithPath: path), options: .atomic)
+        // Header, then the tensor's bytes as they are (no copy of a 50 MB logits tensor),
+        // into a temporary file renamed over `path` (atomic, as Data.write(.atomic)).
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+              let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw DriverError("\(path): cannot write (creating \(temporary) failed)")
+        }
+        do {
+            try handle.write(contentsOf: out)
+            let bytes = tensor.storage.bytes
+            if let base = bytes.baseAddress, bytes.count > 0 {
+                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base),
+                                                  count: bytes.count, deallocator: .none))
+            }
+            try handle.close()
+            if rename(temporary, path) != 0 {
+                throw DriverError("\(path): cannot write: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
     }
 
     private static let codes: [(String, DType)] = [

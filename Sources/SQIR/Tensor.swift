@@ -13,18 +13,52 @@ public final class TensorStorage: @unchecked Sendable {
     public let owner: AnyObject?
 
     /// Fresh zero-filled, 64-byte aligned storage.
-    public init(byteCount: Int) {
+    public convenience init(byteCount: Int) {
+        self.init(uninitializedByteCount: byteCount)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+    }
+
+    /// Fresh 64-byte aligned storage whose bytes are undefined until written: for buffers a
+    /// kernel overwrites completely (zero-filling them first would touch every page twice).
+    public init(uninitializedByteCount byteCount: Int) {
         self.byteCount = byteCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        TensorStorage.adviseHugePages(raw, byteCount: byteCount)
+        #if DEBUG
+        // Debug builds (the tests) poison the bytes, so a kernel that relies on fresh
+        // buffers being zero fails there instead of only on a reused buffer.
+        raw.initializeMemory(as: UInt8.self, repeating: 0xFF, count: max(byteCount, 1))
+        #endif
         self.base = raw
         self.ownsMemory = true
         self.owner = nil
     }
 
+    /// With `SQOPT_HUGE_PAGES=1`, asks the kernel to back the 2 MiB-aligned interior of a
+    /// large, not yet touched allocation with transparent huge pages (`madvise(MADV_HUGEPAGE)`;
+    /// the machines run THP in `madvise` mode): a 100 MB weight then costs ≈ 50 page faults
+    /// on first touch instead of ≈ 25 000. Off by default: with THP `defrag=madvise` such
+    /// faults may compact memory synchronously, and on a machine short of free memory the
+    /// fp32 SmolLM2 load measured 1.2 s instead of 0.6 s (2026-12-03, docs/performance.md).
+    /// No-op for blocks under 4 MiB and where the call is unavailable.
+    public static func adviseHugePages(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        #if os(Linux)
+        let huge = 2 << 20
+        guard hugePagesEnabled, byteCount >= 2 * huge else { return }
+        let start = (Int(bitPattern: pointer) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: pointer) + byteCount) & ~(huge - 1)
+        if end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(aligned, end - start, 14)  // MADV_HUGEPAGE
+        }
+        #endif
+    }
+
+    /// `SQOPT_HUGE_PAGES=1` turns `adviseHugePages` on.
+    static let hugePagesEnabled = ProcessInfo.processInfo.environment["SQOPT_HUGE_PAGES"] == "1"
+
     /// A copy of `bytes` in fresh aligned storage.
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        self.init(byteCount: bytes.count)
+        self.init(uninitializedByteCount: bytes.count)
         if let src = bytes.baseAddress, bytes.count > 0 {
             base.copyMemory(from: src, byteCount: bytes.count)
         }

@@ -25,7 +25,10 @@ final class UnpackAllocator {
             alloc: { _, size in
                 var block: UnsafeMutableRawPointer?
                 if size >= 64 {
-                    return posix_memalign(&block, 64, size) == 0 ? block : nil
+                    guard posix_memalign(&block, 64, size) == 0, let block else { return nil }
+                    // Tensor bytes (raw_data): huge pages make their first touch cheap.
+                    TensorStorage.adviseHugePages(block, byteCount: size)
+                    return block
                 }
                 return malloc(max(size, 1))
             },

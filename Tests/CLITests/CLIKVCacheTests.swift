@@ -83,6 +83,45 @@ import Testing
         #expect(error < 1e-5, "sqopt decode step vs onnxruntime: relative error \(error)")
     }
 
+    @Test func runTimeReportsEveryPhaseAndTheOutputsStayTheSame() throws {
+        let dir = try CLI.temporaryDirectory(), plain = try CLI.temporaryDirectory()
+        defer { for d in [dir, plain] { try? FileManager.default.removeItem(atPath: d) } }
+        let model = CLI.path("models/tiny-llama-kv")
+        let args = ["run", model + "/model.onnx", "--data", model + "/test_data_set_0", "--decode", "2"]
+        let timed = try CLI.run(args + ["--output-dir", dir, "--time"])
+        #expect(timed.status == 0, "\(timed)")
+        let line = timed.stderr.split(separator: "\n").first { $0.hasPrefix("time: ") }.map(String.init) ?? ""
+        for phase in ["load", "inputs", "lower", "run", "write", "decode", "total"] {
+            #expect(line.contains(phase + " "), "phase \(phase) in '\(line)'")
+        }
+        #expect(!timed.stdout.contains("time: "), "the phases go to stderr: \(timed)")
+        let untimed = try CLI.run(args + ["--output-dir", plain])
+        #expect(untimed.status == 0 && !untimed.stderr.contains("time: "), "\(untimed)")
+        // the .npy files are written the same way with and without --time
+        for file in ["logits.npy", "decode_2/logits.npy"] {
+            let a = FileManager.default.contents(atPath: dir + "/" + file)
+            #expect(a != nil && a == FileManager.default.contents(atPath: plain + "/" + file), "\(file)")
+        }
+    }
+
+    @Test func benchDecodeTimesEachStep() throws {
+        let model = CLI.path("models/tiny-llama-kv")
+        let result = try CLI.run(["bench", model + "/model.onnx", "--data", model + "/test_data_set_0",
+                                  "--decode", "3", "--runs", "2", "--warmup", "1", "--json"])
+        #expect(result.status == 0, "\(result)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(json["decodeSteps"] as? Int == 3, "\(result.stdout)")
+        #expect((json["runMilliseconds"] as? [Double])?.count == 6, "2 runs x 3 steps: \(result.stdout)")
+        let text = try CLI.run(["bench", model + "/model.onnx", "--data", model + "/test_data_set_0",
+                                "--decode", "2", "--runs", "1", "--warmup", "0", "--profile"])
+        #expect(text.status == 0 && text.stdout.contains("of 2 decode steps: per step median"), "\(text)")
+        #expect(text.stdout.contains("mean per decode step"), "\(text)")
+        let noCache = CLI.path("models/tiny-llama")
+        let refused = try CLI.run(["bench", noCache + "/model.onnx", "--data", noCache + "/test_data_set_0",
+                                   "--decode", "1", "--runs", "1"])
+        #expect(refused.status == 1 && refused.stderr.contains("past_key_values"), "\(refused)")
+    }
+
     @Test func decodeOnAModelWithoutCacheIsAnError() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -37,6 +37,81 @@ struct WrapperTests {
         #expect(tall.range(0).upperBound == tall.range(1).lowerBound && tall.range(0).upperBound % 16 == 0)
     }
 
+    @Test("partition: decode products (m = 1) split panels once B is large enough to stream (SQOPT_SPLIT_DECODE=1)")
+    func decodePartition() {
+        // 576 x 1536 int8 (0.9 MB): work alone (1.8e6 ops) is below the threshold.
+        // (The threshold as SQOPT_SPLIT_DECODE=1 sets it; the default is infinite.)
+        let decode = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
+                                   minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                   weightBytes: 576 * 1536, streamedBytes: 576 * 1536,
+                                   minStreamedBytes: 256 * 1024)
+        #expect(decode.axis == .panels && decode.pieces == 2)
+        #expect(decode.range(0) == 0..<24 && decode.range(1) == 24..<48)
+        let byDefault = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
+                                      minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                      weightBytes: 576 * 1536, streamedBytes: 576 * 1536,
+                                      minStreamedBytes: .infinity)
+        #expect(byDefault.pieces == 1)
+        // 576 x 192 int8 (0.1 MB) stays on the calling thread.
+        let narrow = GemmPartition(rows: 1, panels: 6, operations: 2.0 * 576 * 192,
+                                   minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
+                                   weightBytes: 576 * 192, streamedBytes: 576 * 192,
+                                   minStreamedBytes: 256 * 1024)
+        #expect(narrow.pieces == 1)
+    }
+
+    @Test("decode shapes (m = 1…3), split as SQOPT_SPLIT_DECODE=1 splits them: 1 and 2 threads give the same bits")
+    func decodeThreads() throws {
+        let (k, n) = (576, 1536 + 17)  // a partial last panel
+        let b = Self.floats(k * n, seed: 40), bias = Self.floats(n, seed: 41)
+        let packedF32 = try PackedFloat32Weights(k: k, n: n, values: b)
+        let packedS8 = try PackedInt8Weights(k: k, n: n, values: Self.int8s(k * n, seed: 42),
+                                             scales: Self.floats(n, seed: 43).map { abs($0) / 100 })
+        for m in [1, 2, 3] {
+            let x = Self.floats(m * k, seed: 44 + UInt64(m))
+            var q = [Int8](repeating: 0, count: m * k), scales = [Float](repeating: 0, count: m)
+            try x.withUnsafeBufferPointer { x in
+                try q.withUnsafeMutableBufferPointer { q in
+                    try scales.withUnsafeMutableBufferPointer { s in
+                        try quantizeRowsInt8(x, rows: m, cols: k, mode: .perToken, into: q, scales: s)
+                    }
+                }
+            }
+            var f32: [[UInt32]] = [], s8: [[UInt32]] = []
+            for threads in [1, 2] {
+                var out = [Float](repeating: 0, count: m * n), outS8 = out
+                let status = KernelStatus()
+                x.withUnsafeBufferPointer { x in
+                    bias.withUnsafeBufferPointer { bias in
+                        out.withUnsafeMutableBufferPointer { out in
+                            gemmF32Unchecked(m: m, n: n, k: k, a: x.baseAddress, packed: packedF32.storage,
+                                             out: out.baseAddress, bias: bias.baseAddress, accumulate: false,
+                                             threads: threads, status: status, minStreamedBytes: 256 * 1024)
+                        }
+                        q.withUnsafeBufferPointer { q in
+                            scales.withUnsafeBufferPointer { s in
+                                packedS8.scales.withUnsafeBufferPointer { bs in
+                                    outS8.withUnsafeMutableBufferPointer { out in
+                                        gemmInt8Unchecked(m: m, n: n, k: k, a: q.baseAddress, packed: packedS8.storage,
+                                                          out: .float(out.baseAddress), aScales: s.baseAddress,
+                                                          aPerRow: m != 1, bScales: bs.baseAddress, bPerColumn: true,
+                                                          bias: bias.baseAddress, threads: threads, status: status,
+                                                          minStreamedBytes: 256 * 1024)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                try status.check()
+                f32.append(out.map(\.bitPattern))
+                s8.append(outS8.map(\.bitPattern))
+            }
+            #expect(f32[0] == f32[1], "fp32 m\(m)")
+            #expect(s8[0] == s8[1], "int8 m\(m)")
+        }
+    }
+
     @Test("gemmF32: 1 and 2 threads give the same bits (panel and row splits)")
     func f32Threads() throws {
         // (m, k, n): wide (panel split) and narrow (row split); both above the threshold.

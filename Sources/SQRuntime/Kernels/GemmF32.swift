@@ -1,5 +1,6 @@
 // fp32 GEMM: packed constant weights and the entry points the interpreter calls.
 // Layout everywhere: dense row-major, no padding between rows.
+import SQIR
 import SQKernels
 
 /// A constant fp32 right-hand matrix `B[k, n]`, packed once into the kernels' panel layout
@@ -149,13 +150,14 @@ let f32MinOperationsPerThread = 1.0e11 * minSecondsPerThread
 func gemmF32Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>?,
                       packed: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>?,
                       bias: UnsafePointer<Float>?, accumulate: Bool, threads: Int,
-                      status: KernelStatus) {
+                      status: KernelStatus, minStreamedBytes: Double = minStreamedBytesPerThread) {
     if m == 0 || n == 0 { return }
     let panels = (n + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
     let partition = GemmPartition(rows: m, panels: panels,
                                   operations: 2.0 * Double(m) * Double(n) * Double(k),
                                   minOperationsPerThread: f32MinOperationsPerThread,
-                                  threads: threads, weightBytes: 4 * k * n)
+                                  threads: threads, weightBytes: 4 * k * n,
+                                  streamedBytes: 4 * k * n, minStreamedBytes: minStreamedBytes)
     let args = UncheckedSendable((a: a, packed: packed, out: out, bias: bias))
     partition.run { piece in
         let p = args.value
@@ -174,9 +176,11 @@ func gemmF32Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>?,
     }
 }
 
-/// 64-byte aligned, uninitialized storage for `count` elements (at least one).
+/// 64-byte aligned, uninitialized storage for `count` elements (at least one); large
+/// blocks (packed weights) are advised to use huge pages.
 func allocateAligned<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
     let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<T>.stride,
                                                alignment: 64)
+    TensorStorage.adviseHugePages(raw, byteCount: max(1, count) * MemoryLayout<T>.stride)
     return raw.bindMemory(to: T.self, capacity: max(1, count))
 }

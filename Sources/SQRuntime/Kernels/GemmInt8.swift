@@ -204,13 +204,15 @@ func gemmInt8Unchecked(m: Int, n: Int, k: Int, a: UnsafePointer<Int8>?,
                        packed: UnsafePointer<UInt8>?, out: Int8Output,
                        aScales: UnsafePointer<Float>?, aPerRow: Bool,
                        bScales: UnsafePointer<Float>?, bPerColumn: Bool,
-                       bias: UnsafePointer<Float>?, threads: Int, status: KernelStatus) {
+                       bias: UnsafePointer<Float>?, threads: Int, status: KernelStatus,
+                       minStreamedBytes: Double = minStreamedBytesPerThread) {
     if m == 0 || n == 0 { return }
     let panels = (n + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
     let partition = GemmPartition(rows: m, panels: panels,
                                   operations: 2.0 * Double(m) * Double(n) * Double(k),
                                   minOperationsPerThread: int8MinOperationsPerThread,
-                                  threads: threads, weightBytes: k * n)
+                                  threads: threads, weightBytes: k * n,
+                                  streamedBytes: k * n, minStreamedBytes: minStreamedBytes)
     let args = UncheckedSendable((a: a, packed: packed, out: out, aScales: aScales,
                                   bScales: bScales, bias: bias))
     partition.run { piece in

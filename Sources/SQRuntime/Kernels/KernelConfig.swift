@@ -121,11 +121,20 @@ struct GemmPartition {
     ///   - weightBytes: size of the packed B. A B that fits a core's L2 cache (≤ 512 KiB)
     ///     is better shared and the rows split (each piece packs only its own rows of A);
     ///     a larger one is better split by panels (each core keeps half of it).
+    ///   - streamedBytes: bytes of B one call must read (0: not counted). Products with few
+    ///     rows (decode, m = 1) do little arithmetic per byte of B, so their time is the
+    ///     time to stream B, not `operations` at the compute rate: they are split by panels
+    ///     once each piece streams at least `minStreamedBytesPerThread`.
+    ///   - minStreamedBytes: the threshold for `streamedBytes` (default
+    ///     `minStreamedBytesPerThread`, infinite unless `SQOPT_SPLIT_DECODE=1`).
     init(rows: Int, panels: Int, operations: Double, minOperationsPerThread: Double,
-         threads: Int, weightBytes: Int = .max) {
+         threads: Int, weightBytes: Int = .max, streamedBytes: Int = 0,
+         minStreamedBytes: Double = minStreamedBytesPerThread) {
         self.rows = rows
         self.panels = panels
-        let byWork = Int(min(operations / minOperationsPerThread, Double(Int.max / 2)))
+        let byWork = Int(min(max(operations / minOperationsPerThread,
+                                 Double(streamedBytes) / minStreamedBytes),
+                             Double(Int.max / 2)))
         let wanted = max(1, min(threads, byWork))
         let rowsFirst = weightBytes <= 512 * 1024 && rows >= 64 * wanted
         if !rowsFirst && (panels >= 2 * wanted || panels >= rows) {
@@ -169,6 +178,21 @@ struct GemmPartition {
 /// The least work worth a second thread, in seconds: a hand-off to a spinning pool worker
 /// costs ≈ 1 µs, waking a Dispatch worker ≈ 40–50 µs.
 let minSecondsPerThread = SpinPool.shared != nil ? 20e-6 : 500e-6
+
+/// With `SQOPT_SPLIT_DECODE=1`: the least packed B one thread should stream for a split
+/// to pay, ≈ 5 µs at the ≈ 50–80 GB/s a core reads B from L2/L3 (a hand-off to a spinning
+/// worker costs ≈ 1 µs). SmolLM2's decode projections (m = 1; 576 × 1536 int8 is 0.9 MB)
+/// then split in two; the 576 × 192 ones (0.1 MB) stay on the calling thread. Only with
+/// the spinning pool: a Dispatch wake-up (≈ 40–50 µs) costs more than such a product.
+///
+/// Off by default (infinite): the split kernels run 1.5–1.8× faster on two threads, but a
+/// whole SmolLM2 decode step gained only 1.06× (int8) on a quiet machine, and on a loaded
+/// one (load 2.5–6) two threads made a step 1.2–1.9× slower than one — a piece of
+/// ≈ 25 µs waits for a whole time slice when its worker is descheduled
+/// (docs/performance.md, 2026-12-03).
+let minStreamedBytesPerThread: Double =
+    SpinPool.shared != nil && ProcessInfo.processInfo.environment["SQOPT_SPLIT_DECODE"] == "1"
+        ? 256 * 1024 : .infinity
 
 /// Throws unless a buffer holds at least `expected` elements.
 func checkCount(_ what: String, _ actual: Int, _ expected: Int) throws {

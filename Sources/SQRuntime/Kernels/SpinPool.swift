@@ -20,8 +20,16 @@ final class SpinPool: @unchecked Sendable {
         return SpinPool(workers: KernelThreads.defaultCount - 1)
     }()
 
-    /// How long an idle worker spins before it sleeps on its semaphore.
-    static let spinNanoseconds: UInt64 = 200_000
+    /// How long an idle worker spins before it sleeps on its semaphore: 200 µs, or
+    /// `SQOPT_SPIN_MICROSECONDS` (for measuring; a decode step has gaps of ≈ 100–300 µs
+    /// between its split products).
+    static let spinNanoseconds: UInt64 = {
+        if let text = ProcessInfo.processInfo.environment["SQOPT_SPIN_MICROSECONDS"],
+           let value = UInt64(text), value > 0 {
+            return value * 1000
+        }
+        return 200_000
+    }()
 
     private let workerCount: Int
     /// Bumped after a job is published; workers wait for it to change.

@@ -34,7 +34,8 @@ final class BufferPool {
             throw OpError("a tensor of \(byteCount) bytes exceeds the limit of \(maxTensorBytes) bytes")
         }
         allocationCount += 1
-        return TensorStorage(byteCount: byteCount)
+        // Not zero-filled: kernels overwrite every element (`makeZeroed` clears).
+        return TensorStorage(uninitializedByteCount: byteCount)
     }
 
     /// Takes back a buffer nobody else references (the caller checked uniqueness).
