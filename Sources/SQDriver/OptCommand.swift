@@ -43,7 +43,7 @@ struct OptCommand {
 
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "opt")
-        let input = try parsed.single("FILE (IR text, or - for stdin)", command: "opt")
+        let input = try parsed.single("FILE", command: "opt")
         guard let pipelineText = parsed.value("--passes") else {
             throw UsageError(message: "no --passes given (e.g. --passes canonicalize-norms,dce)", command: "opt")
         }
