@@ -32,6 +32,17 @@ struct ParsedArguments {
     func has(_ name: String) -> Bool { flags.contains(name) }
     func value(_ name: String) -> String? { values[name]?.last }
     func all(_ name: String) -> [String] { values[name] ?? [] }
+
+    /// The one positional argument a command takes; `what` names it in the usage error
+    /// ("no MODEL given: inspect takes exactly one MODEL", "... one MODEL, got 2").
+    func single(_ what: String, command: String) throws -> String {
+        guard positionals.count == 1, let only = positionals.first else {
+            let rule = "\(command) takes exactly one \(what)"
+            throw UsageError(message: positionals.isEmpty ? "no \(what) given: \(rule)" : "\(rule), got \(positionals.count)",
+                             command: command)
+        }
+        return only
+    }
 }
 
 /// A usage error: printed with the command's usage line, exit code 2.

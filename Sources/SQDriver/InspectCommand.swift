@@ -27,9 +27,7 @@ struct InspectCommand {
 
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "inspect")
-        guard parsed.positionals.count == 1, let path = parsed.positionals.first else {
-            throw UsageError(message: "inspect takes exactly one MODEL", command: "inspect")
-        }
+        let path = try parsed.single("MODEL", command: "inspect")
         let model = try ModelIO.load(path)
         let summary = ModelSummary(model)
         if parsed.has("--json") {

@@ -43,10 +43,7 @@ struct OptCommand {
 
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "opt")
-        guard parsed.positionals.count == 1, let input = parsed.positionals.first else {
-            throw UsageError(message: parsed.positionals.isEmpty ? "no FILE given (IR text, or - for stdin)"
-                                 : "expected one FILE, got \(parsed.positionals.count) positional arguments", command: "opt")
-        }
+        let input = try parsed.single("FILE", command: "opt")
         guard let pipelineText = parsed.value("--passes") else {
             throw UsageError(message: "no --passes given (e.g. --passes canonicalize-norms,dce)", command: "opt")
         }

@@ -47,9 +47,7 @@ struct OptimizeCommand {
 
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "optimize")
-        guard parsed.positionals.count == 1, let input = parsed.positionals.first else {
-            throw UsageError(message: parsed.positionals.isEmpty ? "no MODEL given" : "expected one MODEL, got \(parsed.positionals.count) positional arguments", command: "optimize")
-        }
+        let input = try parsed.single("MODEL", command: "optimize")
         guard let pipelineText = parsed.value("--passes") else {
             throw UsageError(message: "no --passes given (e.g. --passes smooth,quantize)", command: "optimize")
         }

@@ -31,9 +31,7 @@ struct RunCommand {
 
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "run")
-        guard parsed.positionals.count == 1, let path = parsed.positionals.first else {
-            throw UsageError(message: "run takes exactly one MODEL", command: "run")
-        }
+        let path = try parsed.single("MODEL", command: "run")
         guard parsed.value("--data") != nil || !parsed.all("--input").isEmpty else {
             throw UsageError(message: "give the inputs with --input NAME=FILE or --data DIR", command: "run")
         }

@@ -132,24 +132,23 @@ public final class RewriteBuilder {
     }
 
     private func reserveValueName(_ base: String) -> String {
-        var candidate = graph.uniqueName(base)
-        var k = 1
-        while reservedValueNames.contains(candidate) {
-            candidate = graph.uniqueName("\(base)_\(k)")
-            k += 1
-        }
-        reservedValueNames.insert(candidate)
-        return candidate
+        Self.reserve(base, in: &reservedValueNames, unique: graph.uniqueName)
     }
 
     private func reserveNodeName(_ base: String) -> String {
-        var candidate = graph.uniqueNodeName(base)
+        Self.reserve(base, in: &reservedNodeNames, unique: graph.uniqueNodeName)
+    }
+
+    /// A name free in the graph (`unique`) and not yet handed out by this builder (`reserved`):
+    /// nothing is added to the graph until the rewrite returns, so the graph alone cannot tell.
+    private static func reserve(_ base: String, in reserved: inout Set<String>, unique: (String) -> String) -> String {
+        var candidate = unique(base)
         var k = 1
-        while reservedNodeNames.contains(candidate) {
-            candidate = graph.uniqueNodeName("\(base)_\(k)")
+        while reserved.contains(candidate) {
+            candidate = unique("\(base)_\(k)")
             k += 1
         }
-        reservedNodeNames.insert(candidate)
+        reserved.insert(candidate)
         return candidate
     }
 

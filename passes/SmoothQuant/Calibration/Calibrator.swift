@@ -93,23 +93,12 @@ public struct Calibrator {
         let histogram = percentile != nil
         let clock = ContinuousClock()
         let start = clock.now
-        for index in 0..<total {
-            let location = samples.location(of: index)
-            let sample = try samples.sample(at: index)
-            try validateSample(sample, graphInputs: runtimeInputs, location: location)
-            do {
-                try run(sample, wanted) { name, tensor in
-                    guard wanted.contains(name) else { return }
-                    try Self.observe(tensor, into: &values[name, default: ActivationStatistics()], histogram: histogram)
-                    if rows[name] != nil, tensor.dtype == .float {
-                        tensor.withElements(as: Float.self) { rows[name]?.offer($0) }
-                    }
-                }
-            } catch let error as IRError {
-                throw error.inFile(location)
-            } catch {
-                throw IRError(file: location, reason: "running the model failed: \(error)")
+        try Self.forEachSample(samples, indices: 0..<total, graphInputs: runtimeInputs, run: run, observe: wanted) { _, name, tensor in
+            try Self.observe(tensor, into: &values[name, default: ActivationStatistics()], histogram: histogram)
+            if rows[name] != nil, tensor.dtype == .float {
+                tensor.withElements(as: Float.self) { rows[name]?.offer($0) }
             }
+        } afterSample: { index in
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             progress?(CalibrationProgress(completed: index + 1, total: total, elapsedSeconds: seconds))
@@ -117,6 +106,31 @@ public struct Calibrator {
         statistics.values = values
         statistics.samples = total
         return Result(statistics: statistics, rows: rows)
+    }
+
+    /// Validates and runs samples `indices` one at a time, handing each value of `observe` to
+    /// `observer` with the sample's index, then calls `afterSample`; errors name the sample's
+    /// file. `calibrate` and `quantize`'s replays (`SampleReplay`) both run samples through here.
+    static func forEachSample(_ samples: any CalibrationSampleSource, indices: Range<Int>, graphInputs: [Value],
+                              run: Runner, observe: Set<String>,
+                              _ observer: (_ sample: Int, _ name: String, _ tensor: Tensor) throws -> Void,
+                              afterSample: ((Int) throws -> Void)? = nil) throws {
+        for index in indices {
+            let location = samples.location(of: index)
+            let sample = try samples.sample(at: index)
+            try validateSample(sample, graphInputs: graphInputs, location: location)
+            do {
+                try run(sample, observe) { name, tensor in
+                    guard observe.contains(name) else { return }
+                    try observer(index, name, tensor)
+                }
+            } catch let error as IRError {
+                throw error.inFile(location)
+            } catch {
+                throw IRError(file: location, reason: "running the model failed: \(error)")
+            }
+            try afterSample?(index)
+        }
     }
 
     /// Folds a float tensor into `stats` (float16 / bfloat16 / double are widened or narrowed

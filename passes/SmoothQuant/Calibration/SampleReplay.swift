@@ -31,20 +31,8 @@ struct SampleReplay {
                        afterSample: ((Int) throws -> Void)? = nil) throws {
         let run = try makeRunner(model)
         let inputs = model.graph.inputs.filter { v in v.constant == nil && !model.graph.initializers.contains { $0 === v } }
-        for index in indices {
-            let location = samples.location(of: index)
-            let sample = try samples.sample(at: index)
-            try validateSample(sample, graphInputs: inputs, location: location)
-            do {
-                try run(sample, observe) { name, tensor in
-                    guard observe.contains(name) else { return }
-                    try observer(index, name, tensor)
-                }
-            } catch let error as IRError {
-                throw error.inFile(location)
-            }
-            try afterSample?(index)
-        }
+        try Calibrator.forEachSample(samples, indices: indices, graphInputs: inputs, run: run, observe: observe,
+                                     observer, afterSample: afterSample)
     }
 
     /// `MagnitudeHistogram`s of `values` over the samples.
