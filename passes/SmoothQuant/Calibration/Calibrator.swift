@@ -120,9 +120,12 @@ public struct Calibrator {
             let sample = try samples.sample(at: index)
             try validateSample(sample, graphInputs: graphInputs, location: location)
             do {
-                try run(sample, observe) { name, tensor in
-                    guard observe.contains(name) else { return }
-                    try observer(index, name, tensor)
+                // `run` and `observer` are both non-escaping; the observer only lives for the call.
+                try withoutActuallyEscaping(observer) { observer in
+                    try run(sample, observe) { name, tensor in
+                        guard observe.contains(name) else { return }
+                        try observer(index, name, tensor)
+                    }
                 }
             } catch let error as IRError {
                 throw error.inFile(location)
