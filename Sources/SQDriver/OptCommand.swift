@@ -44,10 +44,7 @@ struct OptCommand {
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "opt")
         let input = try parsed.single("FILE", command: "opt")
-        guard let pipelineText = parsed.value("--passes") else {
-            throw UsageError(message: "no --passes given (e.g. --passes canonicalize-norms,dce)", command: "opt")
-        }
-        let pipeline = try PipelineParser(registry: driver.registry).parse(pipelineText)
+        let pipeline = try PipelineFlags.pipeline(parsed, registry: driver.registry, command: "opt", example: "canonicalize-norms,dce")
         let output = parsed.value("--output")
         if let output { try checkOutputPath(output, input: input, force: parsed.has("--force"), command: "opt") }
 

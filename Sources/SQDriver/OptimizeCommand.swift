@@ -48,10 +48,7 @@ struct OptimizeCommand {
     func run(_ args: [String]) throws {
         let parsed = try parseArguments(args, specs: Self.options, command: "optimize")
         let input = try parsed.single("MODEL", command: "optimize")
-        guard let pipelineText = parsed.value("--passes") else {
-            throw UsageError(message: "no --passes given (e.g. --passes smooth,quantize)", command: "optimize")
-        }
-        var pipeline = try PipelineParser(registry: driver.registry).parse(pipelineText)
+        var pipeline = try PipelineFlags.pipeline(parsed, registry: driver.registry, command: "optimize", example: "smooth,quantize")
         pipeline = try SmoothQuantDefaults.apply(to: pipeline, policy: parsed.value("--policy"), alpha: parsed.value("--alpha"), registry: driver.registry)
 
         let output = try parsed.value("--output") ?? defaultOutputPath(for: input, pipeline: pipeline)

@@ -15,6 +15,15 @@ enum PipelineFlags {
         .flag("--remarks", help: "print the passes' remarks (why they did or did not rewrite something)"),
     ]
 
+    /// The `--passes LIST` pipeline, parsed against `registry`; a usage error showing `example`
+    /// when it is missing.
+    static func pipeline(_ parsed: ParsedArguments, registry: PassRegistry, command: String, example: String) throws -> Pipeline {
+        guard let text = parsed.value("--passes") else {
+            throw UsageError(message: "no --passes given (e.g. --passes \(example))", command: command)
+        }
+        return try PipelineParser(registry: registry).parse(text)
+    }
+
     /// The pass manager's settings from the flags.
     static func instrumentation(_ parsed: ParsedArguments) -> PassInstrumentation {
         var instrumentation = PassInstrumentation()
