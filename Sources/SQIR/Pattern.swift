@@ -59,7 +59,7 @@ extension Pattern {
     /// Any value, captured as `name`.
     public static func any(_ name: String) -> Pattern { Pattern(.any, capture: name) }
 
-    /// An omitted optional operand.
+    /// An omitted optional operand (`_`, or a trailing input left out).
     public static var absent: Pattern { Pattern(.absent) }
 
     /// A value with known constant data (see `Value.knownConstant`), optionally filtered.
@@ -89,6 +89,11 @@ extension Pattern {
 
     /// The first of `alternatives` that matches.
     public static func oneOf(_ alternatives: Pattern...) -> Pattern { Pattern(.oneOf(alternatives)) }
+
+    /// An optional operand: omitted (empty name, or a trailing input left out), or present and
+    /// matching `inner`. E.g. ReduceMax's `axes` input (opset ≥ 18; older opsets write an
+    /// attribute), a QuantizeLinear zero point. Captures in `inner` are unbound when omitted.
+    public static func omittable(_ inner: Pattern) -> Pattern { .oneOf(.absent, inner) }
 
     /// `wrapper(inner)` or just `inner`: e.g. an optional Cast the exporter may have written.
     public static func optional(_ wrapper: String, around inner: Pattern) -> Pattern {

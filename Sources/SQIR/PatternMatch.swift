@@ -78,18 +78,20 @@ public enum PatternMatcher {
     }
 
     static func matchValue(_ pattern: Pattern, _ value: Value?, _ state: inout State) -> Bool {
-        if case .absent = pattern.kind { return value == nil }
-        guard let value else { return false }
         if case .oneOf(let alternatives) = pattern.kind {
             for alternative in alternatives {
                 let saved = state
-                if matchValue(alternative, value, &state)
-                    && pattern.valuePredicates.allSatisfy({ $0(value) })
-                    && bind(pattern.capture, value, &state) { return true }
+                if matchValue(alternative, value, &state) {
+                    // An omitted operand matched `.absent`: nothing to check or capture.
+                    guard let value else { return true }
+                    if pattern.valuePredicates.allSatisfy({ $0(value) }) && bind(pattern.capture, value, &state) { return true }
+                }
                 state = saved
             }
             return false
         }
+        if case .absent = pattern.kind { return value == nil }
+        guard let value else { return false }
         guard pattern.valuePredicates.allSatisfy({ $0(value) }) else { return false }
         switch pattern.kind {
         case .any:
@@ -116,8 +118,12 @@ public enum PatternMatcher {
         }
         state.matched.append(node)
         guard let operands = op.operands else { return true }
+        // Trailing omitted inputs may be written as empty names or left out: both are nil here,
+        // so a node with fewer inputs than operands matches when the extra operands accept
+        // `.absent` (`.omittable(p)`).
         var inputs = node.inputs
         while let last = inputs.last, last == nil, inputs.count > operands.count { inputs.removeLast() }
+        if inputs.count < operands.count { inputs += [Value?](repeating: nil, count: operands.count - inputs.count) }
         guard inputs.count == operands.count else { return false }
         let saved = state
         if zip(operands, inputs).allSatisfy({ matchValue($0, $1, &state) }) { return true }

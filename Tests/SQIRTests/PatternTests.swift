@@ -56,6 +56,32 @@ import SQIR
         #expect(PatternMatcher.match(.op("Sqrt", [keepdims0]), root: try node(model, "sqrt")) == nil)
     }
 
+    /// `.omittable(p)`: an optional operand written (matching p, captured), written as `_`, or
+    /// a trailing input left out; a present operand that does not match p fails.
+    @Test func omittableOperands() throws {
+        let model = try parse("""
+            graph g(%x: f32[2,4]) -> (%a: f32[2,1], %b: f32[2,1], %c: f32[], %d: f32[2,1]) {
+              %axes = const i64[1] [-1]
+              %a = ReduceMax(%x, %axes) {keepdims = 1} @input
+              %b = ReduceMax(%x) {axes = [-1], keepdims = 1} @attribute
+              %c = ReduceMax(%x, _) {keepdims = 0} @blank
+              %d = ReduceMax(%x, %a) {keepdims = 1} @dynamic
+              return %a, %b, %c, %d
+            }
+            """)
+        let pattern = Pattern.op("ReduceMax", [.any("x"), .omittable(.constant("axes"))])
+        let written = try #require(PatternMatcher.match(pattern, root: try node(model, "input")))
+        #expect(written.constant("axes")?.int64Values() == [-1])
+        for name in ["attribute", "blank"] {
+            let omitted = try #require(PatternMatcher.match(pattern, root: try node(model, name)), "\(name)")
+            #expect(omitted["axes"] == nil && omitted["x"] === model.graph.inputs[0])
+        }
+        #expect(PatternMatcher.match(pattern, root: try node(model, "dynamic")) == nil)
+        // `.absent` alone also matches a trailing input left out, and nothing else.
+        #expect(PatternMatcher.match(.op("ReduceMax", [.any, .absent]), root: try node(model, "attribute")) != nil)
+        #expect(PatternMatcher.match(.op("ReduceMax", [.any, .absent]), root: try node(model, "input")) == nil)
+    }
+
     @Test func alternativesAndOptionalWrappers() throws {
         let model = try parse("""
             graph g(%x: f16[4]) -> (%y: f32[4], %z: f32[4]) {

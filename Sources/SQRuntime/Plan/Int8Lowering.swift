@@ -1,6 +1,7 @@
 import SQIR
 
-/// Finds the QDQ patterns of W8A8 models and turns each into one int8 kernel:
+/// Finds the QDQ patterns of W8A8 models (`QDQForms`, matched with `PatternMatcher`) and
+/// turns each into one int8 kernel:
 ///
 ///     x ─ QuantizeLinear ─ DequantizeLinear ─┐
 ///                                            MatMul / Gemm (+ C)  ->  Int8LinearKernel(x, scale)
@@ -46,7 +47,7 @@ struct Int8Lowering {
         var prescaled: [ObjectIdentifier: (Fusion, [Node])] = [:]
         var claimed = Set<ObjectIdentifier>()
         for node in graph.nodes where live.contains(ObjectIdentifier(node)) {
-            guard let (fusion, replaced, matmul) = Self.matchScaledProduct(node, graphOutputs: graphOutputs),
+            guard let (fusion, replaced, matmul) = Self.matchScaledProduct(node),
                   live.contains(ObjectIdentifier(matmul)) else { continue }
             prescaled[ObjectIdentifier(node)] = (fusion, replaced)
             claimed.insert(ObjectIdentifier(matmul))
@@ -155,39 +156,32 @@ struct Int8Lowering {
         return (add, Fusion(kernel: kernel, inputs: fusion.inputs, kind: fusion.kind.replacingOccurrences(of: "MatMul", with: "MatMul+Add")))
     }
 
-    /// `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (either Mul operand order), the
-    /// onnxruntime target's dynamic form: the product is read only by the Mul, and the Div
-    /// and the Mul use the same Δ. It is x quantized with scale Δ (x / Δ / 1 == x / Δ), so
+    /// `QDQForms.scaledProduct`, `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (either
+    /// Mul operand order), the onnxruntime target's dynamic form: the product is read only by
+    /// the Mul, and the Div and the Mul use the same Δ. It is x quantized with scale Δ (x / Δ / 1 == x / Δ), so
     /// it runs as the QDQ form's kernel: per row when Δ is O1's row-scale subgraph (absorbed)
     /// or a `[…, T, 1]` tensor, per tensor when Δ is a scalar.
-    private static func matchScaledProduct(_ mul: Node, graphOutputs: Set<ObjectIdentifier>) -> (Fusion, [Node], Node)? {
-        guard mul.isOp("Mul"), mul.inputs.count == 2 else { return nil }
-        for side in 0..<2 {
-            guard let product = mul.input(side), let scale = mul.input(1 - side), let matmul = product.producer,
-                  matmul.isOp("MatMul"), product.uses.count == 1, !graphOutputs.contains(ObjectIdentifier(product)),
-                  let a = matmul.input(0), let b = matmul.input(1), let x = activation(a),
-                  (try? constantTensor(x.scale)?.numericValues()) == [1],
-                  x.parameters.blockSize == 0, let div = x.input.producer, div.isOp("Div"), div.input(1) === scale,
-                  let input = div.input(0), let w = weight(b, outputAxis: 1) else { continue }
-            let k = w.tensor.shape[0]
-            let rows = ActivationQDQ(axis: -1, blockSize: k)
-            let parameters: ActivationQDQ
-            let dynamic = dynamicRowScale(scale, of: input, rows, k: k)
-            if dynamic != nil {
-                parameters = rows
-            } else if let dims = scale.type?.dims, dims.allSatisfy({ $0.value == 1 }) {
-                parameters = ActivationQDQ(axis: 1, blockSize: 0)
-            } else if let dims = scale.type?.dims, dims.last?.value == 1, dims.count >= 2 {
-                parameters = rows
-            } else {
-                continue
-            }
-            guard let kernel = try? Int8LinearKernel(activation: parameters, weight: w.tensor, scales: w.scales,
-                                                     transposed: false, bias: nil, dynamicScale: dynamic?.scale) else { continue }
-            let fusion = Fusion(kernel: kernel, inputs: dynamic == nil ? [input, scale] : [input], kind: "MatMul (int8)")
-            return (fusion, [matmul, x.dq, x.q, div, w.dq] + (dynamic?.nodes ?? []), matmul)
+    private static func matchScaledProduct(_ mul: Node) -> (Fusion, [Node], Node)? {
+        guard mul.inputs.count == 2, let m = PatternMatcher.match(QDQForms.scaledProduct, root: mul),
+              let matmul = m.node("product"), let div = m.node("x"), let input = m["input"], let scale = m["delta"],
+              let x = activation(m), x.parameters.blockSize == 0, let w = weight(m, outputAxis: 1) else { return nil }
+        let k = w.tensor.shape[0]
+        let rows = ActivationQDQ(axis: -1, blockSize: k)
+        let parameters: ActivationQDQ
+        let dynamic = dynamicRowScale(scale, of: input, rows, k: k)
+        if dynamic != nil {
+            parameters = rows
+        } else if let dims = scale.type?.dims, dims.allSatisfy({ $0.value == 1 }) {
+            parameters = ActivationQDQ(axis: 1, blockSize: 0)
+        } else if let dims = scale.type?.dims, dims.last?.value == 1, dims.count >= 2 {
+            parameters = rows
+        } else {
+            return nil
         }
-        return nil
+        guard let kernel = try? Int8LinearKernel(activation: parameters, weight: w.tensor, scales: w.scales,
+                                                 transposed: false, bias: nil, dynamicScale: dynamic?.scale) else { return nil }
+        let fusion = Fusion(kernel: kernel, inputs: dynamic == nil ? [input, scale] : [input], kind: "MatMul (int8)")
+        return (fusion, [matmul, x.dq, x.q, div, w.dq] + (dynamic?.nodes ?? []), matmul)
     }
 
     /// The O1 scale subgraph `Max(Div(ReduceMax(Abs(x), axes=[-1], keepdims=1), c), m)` of
@@ -197,7 +191,7 @@ struct Int8Lowering {
     private static func dynamicRowScale(_ scale: Value, of x: Value, _ qdq: ActivationQDQ, k: Int) -> (scale: DynamicRowScale, nodes: [Node])? {
         guard qdq.axis == -1, qdq.blockSize == k, let s = ScaleSubgraph(scale, of: x) else { return nil }
         guard s.minValue.dtype == .float, s.minValue.count == 1, s.divisor.dtype == .float, s.divisor.count == 1,
-              (s.reduce.int("keepdims") ?? 1) == 1, (s.reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
+              (s.reduce.int(QDQForms.keepDims) ?? 1) == 1, (s.reduce.int(QDQForms.noopWithEmptyAxes) ?? 0) == 0 else { return nil }
         guard s.axes(default: nil) == [-1] else { return nil }
         let c = s.divisor.elements(as: Float.self)[0], m = s.minValue.elements(as: Float.self)[0]
         return (DynamicRowScale(divisor: c, minScale: m), s.nodes)
@@ -214,10 +208,10 @@ struct Int8Lowering {
         guard let s = ScaleSubgraph(scale, of: x) else { return nil }
         let (minValue, divisor, reduce) = (s.minValue, s.divisor, s.reduce)
         guard minValue.dtype == .float, minValue.count == 1, minValue.rank == 0, divisor.dtype == .float,
-              divisor.count == 1, divisor.rank == 0, (reduce.int("noop_with_empty_axes") ?? 0) == 0 else { return nil }
+              divisor.count == 1, divisor.rank == 0, (reduce.int(QDQForms.noopWithEmptyAxes) ?? 0) == 0 else { return nil }
         if let type = x.type, type.dtype != .float { return nil }
         let axes = s.axes(default: [])
-        let keepDims = (reduce.int("keepdims") ?? 1) == 1
+        let keepDims = (reduce.int(QDQForms.keepDims) ?? 1) == 1
         let extent: DynamicScale.Extent
         switch axes {
         case [-1]? where keepDims && qdq.axis == -1 && qdq.blockSize > 0: extent = .rows
@@ -230,73 +224,58 @@ struct Int8Lowering {
         return (DynamicScale(extent: extent, divisor: c, minScale: m), s.nodes)
     }
 
-    /// `Max(Div(ReduceMax(Abs(x) [, axes]), divisor), minValue)` with constant divisor and
-    /// minValue: the dynamic scale subgraph `quantize` writes (QDQBuilder.dynamicScale). The
+    /// `QDQForms.dynamicScale()` of x: the dynamic scale subgraph `quantize` writes. The
     /// callers check the constants, keepdims and axes for their kernel.
     private struct ScaleSubgraph {
-        let maxNode: Node, div: Node, reduce: Node, abs: Node
+        let match: Match
+        let reduce: Node
         let divisor: Tensor, minValue: Tensor
 
         init?(_ scale: Value, of x: Value) {
-            guard let maxNode = scale.producer, maxNode.isOp("Max"), maxNode.inputs.count == 2,
-                  let divOut = maxNode.input(0), let minValue = maxNode.input(1).flatMap(Int8Lowering.constantTensor),
-                  let div = divOut.producer, div.isOp("Div"), let reduced = div.input(0),
-                  let divisor = div.input(1).flatMap(Int8Lowering.constantTensor),
-                  let reduce = reduced.producer, reduce.isOp("ReduceMax"), let absOut = reduce.input(0),
-                  let abs = absOut.producer, abs.isOp("Abs"), abs.input(0) === x else { return nil }
-            (self.maxNode, self.div, self.reduce, self.abs) = (maxNode, div, reduce, abs)
-            (self.divisor, self.minValue) = (divisor, minValue)
+            guard let m = PatternMatcher.match(Int8Lowering.scalePattern, value: scale), m["x"] === x,
+                  let reduce = m.node("reduce"), let divisor = m.constant("divisor"), let minValue = m.constant("minimum")
+            else { return nil }
+            (match, self.reduce, self.divisor, self.minValue) = (m, reduce, divisor, minValue)
         }
 
         /// The nodes the kernel absorbs.
-        var nodes: [Node] { [maxNode, div, reduce, abs] }
+        var nodes: [Node] { ["max", "div", "reduce", "abs"].compactMap { match.node($0) } }
 
-        /// ReduceMax's axes: its constant `axes` input (opset 18), else its attribute, else
-        /// `missing`; nil when the input is not a constant.
-        func axes(default missing: [Int]?) -> [Int]? {
-            if let a = reduce.input(1) { return Int8Lowering.constantTensor(a)?.int64Values().map { $0.map(Int.init) } }
-            return reduce.ints("axes") ?? missing
-        }
+        /// ReduceMax's axes (`QDQForms.reduceAxes`).
+        func axes(default missing: [Int]?) -> [Int]? { QDQForms.reduceAxes(match, default: missing) }
     }
 
-    /// `DequantizeLinear(QuantizeLinear(x, s [, zp]), s [, zp])`, symmetric int8 (zp int8 0
-    /// or absent) or its uint8 twin (zp uint8 128 on both).
+    private static let activationPattern = QDQForms.activation()
+    private static let scalePattern = QDQForms.dynamicScale()
+
+    /// `QDQForms.activation()`: symmetric int8 QDQ or its uint8 twin (zero point 128 on
+    /// both), with the same scale on Q and DQ and the same `axis` / `block_size`.
     private static func activation(_ value: Value) -> (input: Value, scale: Value, parameters: ActivationQDQ, q: Node, dq: Node)? {
-        guard let dq = value.producer, dq.isOp("DequantizeLinear"),
-              let quantized = dq.input(0), let q = quantized.producer, q.isOp("QuantizeLinear"),
-              let x = q.input(0), let scale = q.input(1), let dqScale = dq.input(1) else { return nil }
-        guard sameValue(scale, dqScale) else { return nil }
-        let zeroPoints = [q.input(2), dq.input(2)].map { $0.flatMap(constantTensor) }
-        if zeroPoints.contains(where: { $0?.dtype == .uint8 }) {
-            // uint8 with zero point 128 on both: the symmetric codes shifted by 128 (`Int8Codes`).
-            let shift = [Int64(Int8Codes.uint8ZeroPoint)]
-            guard zeroPoints.allSatisfy({ $0?.dtype == .uint8 && $0?.count == 1 && $0?.int64Values() == shift }) else { return nil }
-        } else {
-            for (zp, value) in zip([q.input(2), dq.input(2)], zeroPoints) where zp != nil {
-                guard let t = value, t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
-            }
-            let outputType: DType? = q.input(2).flatMap { constantTensor($0)?.dtype }
-                ?? q.int("output_dtype").flatMap { DType(rawValue: Int32(truncatingIfNeeded: $0)) }
-            guard outputType == .int8 else { return nil }
-        }
-        let axis = q.int("axis") ?? 1, block = q.int("block_size") ?? 0
-        guard (dq.int("axis") ?? 1) == axis, (dq.int("block_size") ?? 0) == block, (q.int("saturate") ?? 1) == 1 else { return nil }
+        PatternMatcher.match(activationPattern, value: value).flatMap(activation)
+    }
+
+    /// The activation pair of a match of `QDQForms.activation(of:scale:)` (alone or inside
+    /// `scaledProduct`).
+    private static func activation(_ m: Match) -> (input: Value, scale: Value, parameters: ActivationQDQ, q: Node, dq: Node)? {
+        guard let q = m.node("quantize"), let dq = m.node("dequantize"), let x = m["x"], let scale = m["scale"],
+              let dqScale = m["dequantizeScale"], sameValue(scale, dqScale) else { return nil }
+        let axis = q.int(QDQForms.axis) ?? 1, block = q.int(QDQForms.blockSize) ?? 0
+        guard (dq.int(QDQForms.axis) ?? 1) == axis, (dq.int(QDQForms.blockSize) ?? 0) == block else { return nil }
         if block == 0, let s = constantTensor(scale), s.count != 1 { return nil }  // per-axis activations
         return (x, scale, ActivationQDQ(axis: axis, blockSize: block), q, dq)
     }
 
-    /// `DequantizeLinear(W_int8, s [, 0])` of a constant 2-D weight, per tensor or per
-    /// output channel (`outputAxis` of the stored layout).
+    /// `QDQForms.weight` of a constant 2-D weight, per tensor or per output channel
+    /// (`outputAxis` of the stored layout).
     private static func weight(_ value: Value, outputAxis: Int) -> (tensor: Tensor, scales: [Float], dq: Node)? {
-        guard let dq = value.producer, dq.isOp("DequantizeLinear"), (dq.int("block_size") ?? 0) == 0,
-              let wValue = dq.input(0), let w = constantTensor(wValue), w.dtype == .int8, w.rank == 2,
-              let sValue = dq.input(1), let s = constantTensor(sValue), s.dtype == .float || s.dtype.isHalfPrecision,
+        PatternMatcher.match(QDQForms.weight, value: value).flatMap { weight($0, outputAxis: outputAxis) }
+    }
+
+    private static func weight(_ m: Match, outputAxis: Int) -> (tensor: Tensor, scales: [Float], dq: Node)? {
+        guard let dq = m.node("weightDequantize"), let w = m.constant("weight"), let s = m.constant("weightScale"),
               let scales = try? s.numericValues().map(Float.init) else { return nil }  // half scales widen exactly
-        if let zp = dq.input(2) {
-            guard let t = constantTensor(zp), t.dtype == .int8, t.int64Values()?.allSatisfy({ $0 == 0 }) == true else { return nil }
-        }
         if s.count != 1 {
-            let axis = dq.int("axis") ?? 1
+            let axis = dq.int(QDQForms.axis) ?? 1
             guard s.rank == 1, axis == outputAxis || axis == outputAxis - 2, s.count == w.shape[outputAxis] else { return nil }
         }
         return (w, scales, dq)

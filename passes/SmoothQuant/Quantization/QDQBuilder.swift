@@ -28,7 +28,9 @@ public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Builds the standard QDQ encoding into a graph (opset 21 forms):
+/// Builds the standard QDQ encoding into a graph (opset 21 forms, `QDQForms` in SQRuntime: the
+/// op names, operand order and attribute names written here are the ones the int8 lowering's
+/// patterns match; `QDQFormsRoundTripTests` checks every policy and target):
 /// - weights: int8 initializer → `DequantizeLinear(Wq, Δ, 0 [, axis])`;
 /// - static activations: `QuantizeLinear(x, Δ, 0) → DequantizeLinear`;
 /// - dynamic per-tensor: `Δ = Max(Div(ReduceMax(Abs(x), keepdims=0), 127), tiny)`;
@@ -97,11 +99,11 @@ final class QDQBuilder {
         var attributes: [Attribute] = []
         if perChannel {
             zp = graph.addInitializer(Tensor.zeros(.int8, shape: [layer.outputChannels]), name: base + "_zero_point")
-            attributes.append(Attribute("axis", .int(layer.outputChannelAxis)))
+            attributes.append(Attribute(QDQForms.axis, .int(layer.outputChannelAxis)))
         } else {
             zp = zeroPoint
         }
-        let dq = graph.makeNode("DequantizeLinear", name: layer.node.name + "/weight/DequantizeLinear",
+        let dq = graph.makeNode(QDQForms.dequantizeOp, name: layer.node.name + "/weight/" + QDQForms.dequantizeOp,
                                 inputs: [q, s, zp], attributes: attributes, before: layer.node)
         guard let out = dq.output(0) else { return layer.weight }
         out.type = TensorType(floatType ?? layer.floatType, shape: layer.weightTensor.shape)
@@ -127,10 +129,10 @@ final class QDQBuilder {
             qInputs = [x, scale, zeroPoint]
         case .dynamicBlocked(let axis, let blockSize):
             scale = dynamicScale(x, reduceAxis: axis, floatType, before: anchor)
-            attributes = [Attribute("axis", .int(axis)), Attribute("block_size", .int(blockSize))]
+            attributes = [Attribute(QDQForms.axis, .int(axis)), Attribute(QDQForms.blockSize, .int(blockSize))]
             qInputs = [x, scale]
         }
-        let qAttributes = attributes + (qInputs.count == 2 ? [Attribute("output_dtype", .int(Int(DType.int8.rawValue)))] : [])
+        let qAttributes = attributes + (qInputs.count == 2 ? [Attribute(QDQForms.outputDType, .int(Int(DType.int8.rawValue)))] : [])
         return QuantizedOperand(value: pair(x, scale: scale, zeroPoint: qInputs.count == 3 ? zeroPoint : nil, codes: .int8,
                                             qAttributes: qAttributes, dqAttributes: attributes, before: anchor),
                                 postScale: nil)
@@ -153,7 +155,7 @@ final class QDQBuilder {
             var reduceAxis: Int?
             if case .dynamicBlocked(let axis, _) = mode { reduceAxis = axis }
             let scale = dynamicScale(x, reduceAxis: reduceAxis, floatType, before: anchor)
-            let divided = graph.makeNode("Div", name: x.name + "/scale/Apply", inputs: [x, scale], before: anchor)
+            let divided = graph.makeNode(QDQForms.applyScaleOp, name: x.name + "/scale/Apply", inputs: [x, scale], before: anchor)
             guard let scaled = divided.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
             scaled.type = x.type
             let dq = pair(scaled, scale: unitScale(floatType), zeroPoint: uint8ZeroPoint, codes: .uint8, before: anchor, name: x.name)
@@ -167,13 +169,13 @@ final class QDQBuilder {
         let base = name ?? x.name
         var inputs: [Value?] = [x, scale]
         if let zeroPoint { inputs.append(zeroPoint) }
-        let q = graph.makeNode("QuantizeLinear", name: base + "/QuantizeLinear", inputs: inputs,
+        let q = graph.makeNode(QDQForms.quantizeOp, name: base + "/" + QDQForms.quantizeOp, inputs: inputs,
                                attributes: qAttributes, before: anchor)
         let qOut = q.output(0)
         qOut?.type = x.type.map { TensorType(codes, $0.dims) }
         var dqInputs: [Value?] = [qOut, scale]
         if let zeroPoint { dqInputs.append(zeroPoint) }
-        let dq = graph.makeNode("DequantizeLinear", name: base + "/DequantizeLinear", inputs: dqInputs,
+        let dq = graph.makeNode(QDQForms.dequantizeOp, name: base + "/" + QDQForms.dequantizeOp, inputs: dqInputs,
                                 attributes: dqAttributes, before: anchor)
         let out = dq.output(0)
         out?.type = x.type
@@ -202,7 +204,7 @@ final class QDQBuilder {
         let unscaled = Value(name: graph.uniqueName(product.name + "_unscaled"), type: product.type)
         node.setOutput(0, unscaled)
         let anchor = graph.nodes.firstIndex { $0 === node }.flatMap { $0 + 1 < graph.nodes.count ? graph.nodes[$0 + 1] : nil }
-        let mul = graph.makeNode("Mul", name: node.name + "/ApplyScale", inputs: [unscaled, scale], before: anchor)
+        let mul = graph.makeNode(QDQForms.postScaleOp, name: node.name + "/ApplyScale", inputs: [unscaled, scale], before: anchor)
         guard let bias else {
             mul.setOutput(0, product)
             return
@@ -212,17 +214,19 @@ final class QDQBuilder {
         add.setOutput(0, product)
     }
 
-    /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)`.
+    /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)` (`QDQForms.dynamicScale()`).
     private func dynamicScale(_ x: Value, reduceAxis: Int?, _ floatType: DType, before anchor: Node) -> Value {
         let base = x.name
-        let abs = graph.makeNode("Abs", name: base + "/scale/Abs", inputs: [x], before: anchor)
+        let abs = graph.makeNode(QDQForms.absOp, name: base + "/scale/" + QDQForms.absOp, inputs: [x], before: anchor)
         var reduceInputs: [Value?] = [abs.output(0)]
         if let reduceAxis { reduceInputs.append(axes(reduceAxis)) }
-        let reduce = graph.makeNode("ReduceMax", name: base + "/scale/ReduceMax", inputs: reduceInputs,
-                                    attributes: [Attribute("keepdims", .int(reduceAxis == nil ? 0 : 1))],
+        let reduce = graph.makeNode(QDQForms.reduceMaxOp, name: base + "/scale/" + QDQForms.reduceMaxOp, inputs: reduceInputs,
+                                    attributes: [Attribute(QDQForms.keepDims, .int(reduceAxis == nil ? 0 : 1))],
                                     before: anchor)
-        let div = graph.makeNode("Div", name: base + "/scale/Div", inputs: [reduce.output(0), maxInt8(floatType)], before: anchor)
-        let clamp = graph.makeNode("Max", name: base + "/scale/Max", inputs: [div.output(0), minimumScale(floatType)], before: anchor)
+        let div = graph.makeNode(QDQForms.divideOp, name: base + "/scale/" + QDQForms.divideOp,
+                                 inputs: [reduce.output(0), maxInt8(floatType)], before: anchor)
+        let clamp = graph.makeNode(QDQForms.clampOp, name: base + "/scale/" + QDQForms.clampOp,
+                                   inputs: [div.output(0), minimumScale(floatType)], before: anchor)
         if reduceAxis == nil { clamp.output(0)?.type = TensorType(floatType, shape: []) }
         return clamp.output(0) ?? x
     }
