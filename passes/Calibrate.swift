@@ -50,21 +50,9 @@ public struct Calibrate: Pass {
     public let rows: Int
 
     public init(options: PassOptions) throws {
-        percentile = options[Self.percentileOption]
-        maxSamples = options[Self.maxSamplesOption]
-        rows = options[Self.rowsOption]
-        guard percentile > 0 && percentile <= 100 else {
-            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.percentileOption.name,
-                                                   value: percentile.optionText, expected: "a number in (0, 100]")
-        }
-        guard rows >= 0 else {
-            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.rowsOption.name,
-                                                   value: rows.optionText, expected: "0 or more")
-        }
-        guard maxSamples >= 0 else {
-            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.maxSamplesOption.name,
-                                                   value: maxSamples.optionText, expected: "0 or more")
-        }
+        percentile = try Self.percentile(options, Self.percentileOption)
+        maxSamples = try Self.nonNegative(options, Self.maxSamplesOption)
+        rows = try Self.nonNegative(options, Self.rowsOption)
     }
 
     /// Calibrate is what provides the statistics smooth and quantize{policy=O3} require.

@@ -121,20 +121,12 @@ public struct Quantize: Pass {
                                        lmHead: options[Self.lmHeadOption], target: options[Self.targetOption])
         auto = level == .auto
         calibration = options[Self.calibrationOption]
-        percentile = options[Self.percentileOption]
+        percentile = try Self.percentile(options, Self.percentileOption)
         weightCalibration = options[Self.weightCalibrationOption]
         budget = options[Self.budgetOption]
         metric = options[Self.metricOption]
-        holdout = options[Self.holdoutOption]
+        holdout = try Self.nonNegative(options, Self.holdoutOption)
         output = options[Self.outputOption]
-        guard percentile > 0 && percentile <= 100 else {
-            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.percentileOption.name,
-                                                   value: percentile.optionText, expected: "a number in (0, 100]")
-        }
-        guard holdout >= 0 else {
-            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.holdoutOption.name,
-                                                   value: holdout.optionText, expected: "0 or more")
-        }
         if weightCalibration == .mse && self.options.weights == .perChannel {
             throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.weightCalibrationOption.name, value: "mse",
                                                    expected: "max with weights=per-channel (mse clips per-tensor weights)")
