@@ -27,6 +27,16 @@
 #ifndef S8_MC_TARGET
 #define S8_MC_TARGET 64  // rows per packed A block (rounded up to a multiple of mr)
 #endif
+// When the packed B of a call is larger than this, it streams from L3 or memory, once per
+// A block: the A block then grows (up to S8_A_BLOCK_BYTES, which stays in L2) so that B is
+// read fewer times. SmolLM2's LM head (k 576, n 49152: 28 MB of B) at m = 256 read B four
+// times with 64-row blocks.
+#ifndef S8_B_RESIDENT_BYTES
+#define S8_B_RESIDENT_BYTES (1u << 20)
+#endif
+#ifndef S8_A_BLOCK_BYTES
+#define S8_A_BLOCK_BYTES (512u << 10)
+#endif
 
 static size_t panel_bytes(size_t k) { return sq_div_up(k, 4) * SQ_NR * 4; }
 
@@ -168,7 +178,12 @@ static int s8_gemm(size_t m, size_t n, size_t k, const int8_t *a, size_t lda,
     if (m == 0 || panel_begin >= panel_end) return 0;
     const sq_kernel_table *t = sq_active_table();
     size_t mr = t->s8_mr;
-    size_t mc = sq_div_up(S8_MC_TARGET, mr) * mr;
+    size_t mc_target = S8_MC_TARGET;
+    if ((panel_end - panel_begin) * panel_bytes(k) > S8_B_RESIDENT_BYTES) {
+        size_t fit = S8_A_BLOCK_BYTES / (kq * 4);
+        mc_target = sq_max(mc_target, sq_min(m, fit));
+    }
+    size_t mc = sq_div_up(mc_target, mr) * mr;
     size_t mc_alloc = sq_min(mc, sq_div_up(m, mr) * mr);
     size_t bytes = sq_div_up(mc_alloc * kq * 4 + 1, 64) * 64;
     uint8_t *a_pack = aligned_alloc(64, bytes);

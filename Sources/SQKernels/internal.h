@@ -142,6 +142,7 @@ static inline float sq_s8_epilogue_one(int32_t acc, float scale_a, float scale_b
 }
 
 static inline size_t sq_min(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t sq_max(size_t a, size_t b) { return a > b ? a : b; }
 static inline size_t sq_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
 #endif  // SQKERNELS_INTERNAL_H

@@ -81,6 +81,67 @@ import Testing
         #expect(identical)
     }
 
+    /// The causal mask of exporters: 0 on and below the diagonal, float32's minimum above; with
+    /// `padding` trailing columns masked for every row, and `fullyMasked` rows masked everywhere
+    /// (their softmax is uniform, not zero past any column).
+    static func causalMask(t: Int, s: Int, padding: Int = 0, fullyMasked: Set<Int> = []) -> [Float] {
+        var mask = [Float](repeating: 0, count: t * s)
+        for i in 0..<t {
+            for j in 0..<s where j > i + (s - t) || j >= s - padding || fullyMasked.contains(i) {
+                mask[i * s + j] = -Float.greatestFiniteMagnitude
+            }
+        }
+        return mask
+    }
+
+    /// MatMul(Softmax(Add(Div(MatMul(q, kᵀ), c), mask)), v) is one step that skips the
+    /// masked-out columns; against the nodes run one by one: the same values (the skipped
+    /// scores are exact zeros; the softmax sums may associate differently in the last bit).
+    /// Sequence lengths across the 32-column panels, a mask over the batch, padding, a fully
+    /// masked row and, as a control, a mask with nothing masked.
+    @Test(arguments: [(37, 37, [1, 1, 37, 37], 0, false), (70, 70, [2, 1, 70, 70], 5, true),
+                      (5, 69, [1, 1, 5, 69], 0, false), (16, 16, [16], 0, false)])
+    func maskedAttentionSkipsTheMaskedColumns(t: Int, s: Int, maskShape: [Int], padding: Int, fullRow: Bool) throws {
+        let g = TestGraph()
+        let (b, h, d) = (2, 3, 8)
+        let q = g.input("q", .float, [b, h, t, d].map { .known($0) })
+        let kt = g.input("kt", .float, [b, h, d, s].map { .known($0) })
+        let v = g.input("v", .float, [b, h, s, d].map { .known($0) })
+        let mask = g.input("mask", .float, maskShape.map { .known($0) })
+        let scores = g.op("MatMul", [q, kt], name: "attn/MatMul")
+        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
+        let add = g.op("Add", [div, mask], name: "attn/Add")
+        let p = g.op("Softmax", [add], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
+        g.output(g.op("MatMul", [p, v], name: "attn/MatMul_1"))
+        let rows = maskShape.count == 1 ? 1 : maskShape[0]
+        var maskValues: [Float] = []
+        for r in 0..<rows {
+            maskValues += maskShape.count == 1 ? [Float](repeating: 0, count: s)
+                : Self.causalMask(t: t, s: s, padding: r == 1 ? padding : 0, fullyMasked: fullRow && r == 1 ? [t / 2] : [])
+        }
+        let inputs = ["q": floats([b, h, t, d], Self.values(b * h * t * d, seed: 6)),
+                      "kt": floats([b, h, d, s], Self.values(b * h * d * s, seed: 7)),
+                      "v": floats([b, h, s, d], Self.values(b * h * s * d, seed: 8)),
+                      "mask": floats(maskShape, maskValues)]
+        let (error, _, kinds, reference) = try Self.compare(g, inputs)
+        #expect(kinds == ["Attention (masked, fused)"], "\(kinds)")
+        #expect(reference == 5)
+        #expect(error <= 2e-6, "worst difference \(error)")
+        // The masked-out columns are really skipped: a NaN in k's last column (masked out for
+        // row 0 under a causal mask) poisons row 0 of head 0 node by node, not in the fused step,
+        // whose first block of 28 rows computes only the first 32-column panel.
+        if maskShape.count > 1 && t == s {
+            var poisoned = inputs
+            var k = inputs["kt"]!.elements(as: Float.self)
+            k[s - 1] = .nan
+            poisoned["kt"] = floats([b, h, d, s], k)
+            let fused = try g.plan(opset: 17).run(inputs: poisoned).values.first!.elements(as: Float.self)
+            let plain = try g.plan(opset: 17, options: PlanOptions(fuseElementwise: false)).run(inputs: poisoned)
+                .values.first!.elements(as: Float.self)
+            #expect(fused[0..<d].allSatisfy { $0.isFinite } && plain[0..<d].allSatisfy { $0.isNaN })
+        }
+    }
+
     @Test func chainsWithAnotherReaderOrAnObservedValueStayNodes() throws {
         let g = TestGraph()
         let x = g.input("x", .float, [.known(4)])

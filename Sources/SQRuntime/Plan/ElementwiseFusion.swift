@@ -7,6 +7,8 @@ import SQKernels
 ///     GELU (BERT export):  Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)      ->  gelu(x)
 ///     SiLU (Llama export): Mul(x, Sigmoid(x))                              ->  silu(x)
 ///     attention scores:    Softmax(Add(Div(s, c), mask), axis = -1)        ->  one pass per row
+///     masked attention:    MatMul(Softmax(Add(Div(MatMul(q, kᵀ), c), mask)), v)
+///                          -> `MaskedAttentionKernel`, which skips the masked-out columns
 ///
 /// Operands of Add and Mul may come in either order; the constants are float32 scalars
 /// (initializers or Constant nodes) equal to √2 (within 1e-6), 1 and 0.5. Every
@@ -27,9 +29,14 @@ struct ElementwiseFusion {
          opset: Int = 13) {
         var outputs = Set(graph.outputs.map(ObjectIdentifier.init))
         for node in graph.nodes { for case let v? in node.outputs where observable.contains(v.name) { outputs.insert(ObjectIdentifier(v)) } }
-        for node in graph.nodes where live.contains(ObjectIdentifier(node)) && (node.isOp("Mul") || node.isOp("Softmax")) {
-            guard !taken.contains(ObjectIdentifier(node)) else { continue }
-            let match = node.isOp("Softmax") ? (opset >= 13 ? Self.scaledSoftmax(node, outputs) : nil)
+        // Whole attention blocks first: their softmax would otherwise be fused on its own.
+        let attention = opset >= 13 ? graph.nodes.filter { $0.isOp("MatMul") } : []
+        for node in attention + graph.nodes where live.contains(ObjectIdentifier(node)) && (node.isOp("Mul") || node.isOp("Softmax")
+                                                                                          || node.isOp("MatMul")) {
+            guard !taken.contains(ObjectIdentifier(node)), fusions[ObjectIdentifier(node)] == nil,
+                  !absorbed.contains(ObjectIdentifier(node)) else { continue }
+            let match = node.isOp("MatMul") ? Self.maskedAttention(node, outputs)
+                : node.isOp("Softmax") ? (opset >= 13 ? Self.scaledSoftmax(node, outputs) : nil)
                 : Self.gelu(node, outputs) ?? Self.silu(node, outputs)
             guard let (fusion, inner) = match,
                   inner.allSatisfy({ live.contains(ObjectIdentifier($0)) && !taken.contains(ObjectIdentifier($0)) }),
@@ -82,6 +89,21 @@ struct ElementwiseFusion {
             return (Fusion(kernel: kernel, inputs: [s, mask], kind: "Softmax (scaled, masked)"), [add, div])
         }
         return nil
+    }
+
+    /// MatMul(Softmax(Add(Div(MatMul(q, kᵀ), c), mask)), v): the scaled softmax's chain with
+    /// the products on both sides, every intermediate private.
+    private static func maskedAttention(_ root: Node, _ outputs: Set<ObjectIdentifier>) -> (Fusion, [Node])? {
+        guard root.inputs.count == 2, let pValue = root.input(0), let v = root.input(1), v.constant == nil,
+              let softmax = private1(pValue, outputs), softmax.isOp("Softmax"),
+              let (inner, innerNodes) = scaledSoftmax(softmax, outputs),
+              let kernel = inner.kernel as? ScaledSoftmaxKernel, inner.inputs.count == 2,
+              let sValue = inner.inputs[0], let mask = inner.inputs[1],
+              let scores = private1(sValue, outputs), scores.isOp("MatMul"), scores.inputs.count == 2,
+              let q = scores.input(0), let kt = scores.input(1), q.constant == nil, kt.constant == nil else { return nil }
+        let fusion = Fusion(kernel: MaskedAttentionKernel(divisor: kernel.divisor), inputs: [q, kt, mask, v],
+                            kind: "Attention (masked, fused)")
+        return (fusion, [scores, softmax] + innerNodes)
     }
 
     /// For a binary node with one float scalar operand equal to `constant`: the other operand.

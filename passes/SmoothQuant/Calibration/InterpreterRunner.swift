@@ -11,7 +11,10 @@ enum InterpreterRunner {
     static let packedWeightBytes = 64 << 20
 
     static func make(_ model: Model) throws -> Calibrator.Runner {
-        let plan = try ExecutionPlan(model: model, options: PlanOptions(packedWeightBytes: packedWeightBytes))
+        // Every value calibration may observe stays a step's output: no fusion absorbs it (the
+        // attention fusion would otherwise hide the softmax output P·V's statistics need).
+        let plan = try ExecutionPlan(model: model, options: PlanOptions(
+            observable: Set(Calibrator.observedValues(in: model.graph)), packedWeightBytes: packedWeightBytes))
         return { inputs, observe, observer in
             // The plan calls the observer only during `run`, so it never actually escapes.
             try withoutActuallyEscaping(observer) { observer in
