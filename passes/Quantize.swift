@@ -2,9 +2,9 @@ import SQIR
 
 /// `quantize`: W8A8 in the standard QDQ form, at SmoothQuant's levels O1 / O2 / O3.
 ///
-/// Matches: every linear layer (MatMul/Gemm whose weight is a constant float matrix) except
-/// the LM head (a linear whose output reaches a graph output through bias / reshape steps
-/// only; `lm-head=true` includes it) and nodes whose name matches `exclude`; with `bmm=true`
+/// Matches: every linear layer (MatMul/Gemm whose weight is a constant float matrix), the LM
+/// head included (a linear whose output reaches a graph output through bias / reshape steps
+/// only; `lm-head=false` keeps it float), except nodes whose name matches `exclude`; with `bmm=true`
 /// also the attention MatMuls (QKᵀ, PV). Norm parameters are never quantized.
 /// Rewrites: symmetric int8, zero point 0, Δ = absmax / 127, round half to even, saturate.
 /// - weights → int8 initializer + `DequantizeLinear` (per tensor, or per output channel with
@@ -66,7 +66,7 @@ public struct Quantize: Pass {
     public static let weightsOption = PassOption("weights", default: WeightGranularity.perChannel, help: "weight scale granularity")
     public static let bmmOption = PassOption("bmm", default: false, help: "also quantize the attention MatMuls (QKᵀ, PV)")
     public static let excludeOption = PassOption("exclude", default: "", help: "regular expression: matching MatMul/Gemm node names stay float")
-    public static let lmHeadOption = PassOption("lm-head", default: false, help: "also quantize the LM head")
+    public static let lmHeadOption = PassOption("lm-head", default: true, help: "quantize the LM head too (false: keep it float)")
     public static let targetOption = PassOption("target", default: QuantTarget.onnxruntime,
                                          help: "qdq: portable int8 Q/DQ (TensorRT, any QDQ reader); onnxruntime: uint8 activations (zero point 128) that onnxruntime's u8×s8 kernels run")
     public static let calibrationOption = PassOption("calibration", default: StaticCalibration.minmax,

@@ -4,10 +4,12 @@ import SQIR
 ///
 /// Matches: groups = an activation X and every linear layer (MatMul/Gemm with a constant
 /// weight) reading it — q/k/v together, gate/up together, fc1, fused QKV. With `scope=norms`
-/// (default) only groups whose X comes out of a normalization (LayerNormalization,
-/// RMSNormalization, SimplifiedLayerNormalization, or a decomposed norm's per-channel
-/// `Mul(γ)` / `Add(Mul(·, γ), β)` tail); `scope=all` takes every linear input. Groups made only
-/// of the LM head are skipped (it stays float) unless `lm-head=true`.
+/// only groups whose X comes out of a normalization (LayerNormalization, RMSNormalization,
+/// SimplifiedLayerNormalization, or a decomposed norm's per-channel `Mul(γ)` /
+/// `Add(Mul(·, γ), β)` tail); `scope=foldable` (default) also the groups whose producer absorbs
+/// 1/s without a run-time op (SwiGLU's down_proj, folded into up_proj's output channels);
+/// `scope=all` takes every linear input. The LM head's input is smoothed too (`quantize`
+/// quantizes the LM head by default); `lm-head=false` skips groups made only of it.
 /// Rewrites: per channel j, `s_j = max|X_j|^α / max(max|W_j|, 1e-5)^(1−α)` (≥ 1e-5; 1 for
 /// dead channels), with max|W_j| over every weight of the group. Weight input channel j ← ×s_j
 /// (new initializers). `1/s` folds into the producer's γ (and β) when every consumer of X is
@@ -15,7 +17,7 @@ import SQIR
 /// BERT: the norm output also feeds the residual Add). The statistics of the smoothed value
 /// are divided by s in the context, so `quantize` needs no recalibration.
 /// Options: `alpha` (0…1, default 0.5; `auto` searches 0.30…0.90 per group for the smallest
-/// fake-quantized output error on the rows calibrate sampled), `scope` (norms|all), `lm-head`
+/// fake-quantized output error on the rows calibrate sampled), `scope` (norms|foldable|all), `lm-head`
 /// (bool), `policy` / `weights` (the quantization `alpha=auto` optimizes for).
 ///
 /// ```
@@ -44,9 +46,9 @@ public struct Smooth: Pass {
     // `Smoother`'s defaults are these declarations.
     public static let alphaOption = PassOption("alpha", default: SmoothAlpha.value(defaultAlpha),
                                         help: "migration strength α in [0, 1], or auto (search per group)")
-    public static let scopeOption = PassOption("scope", default: SmoothScope.norms,
-                                        help: "norms: linears after a normalization; all: every linear")
-    public static let lmHeadOption = PassOption("lm-head", default: false, help: "also smooth the LM head's input")
+    public static let scopeOption = PassOption("scope", default: SmoothScope.foldable,
+                                        help: "norms: linears after a normalization; foldable: also linears whose producer absorbs 1/s (down_proj via up_proj), no Mul; all: every linear")
+    public static let lmHeadOption = PassOption("lm-head", default: true, help: "smooth the LM head's input too (false: leave groups made only of it)")
     // alpha=auto optimizes for quantize's defaults unless told otherwise (declared there once).
     static let policyOption = PassOption("policy", default: Quantize.defaultPolicy,
                                          help: "with alpha=auto: the activation quantization to optimize for")

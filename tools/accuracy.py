@@ -33,6 +33,7 @@ import datetime
 import json
 import math
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -55,7 +56,32 @@ WEIGHTS = ["per-tensor", "per-channel"]
 NO_NORM_LINEARS = {"causal": "o_proj|down_proj", "encoder": "output/dense"}
 
 
+def explicit(pipeline):
+    """The rows are labelled in the terms of the defaults before 2026-12-03 (norm groups only,
+    LM head float): spell those out unless the row sets them, so a row keeps its meaning."""
+    if pipeline is None or pipeline.startswith("ort"):
+        return pipeline
+    steps = []
+    for step in re.split(r",(?![^{]*})", pipeline):
+        name, _, options = step.partition("{")
+        options = options.rstrip("}")
+        given = {o.split("=")[0] for o in options.split(",") if o}
+        extra = []
+        if name == "smooth" and "scope" not in given:
+            extra.append("scope=norms")
+        if name in ("smooth", "quantize") and "lm-head" not in given:
+            extra.append("lm-head=false")
+        options = ",".join([o for o in options.split(",") if o] + extra)
+        steps.append(f"{name}{{{options}}}" if options else name)
+    return ",".join(steps)
+
+
 def configurations(alpha: float, extra: bool, family: str, static: bool = False):
+    for label, pipeline in labelled_configurations(alpha, extra, family, static):
+        yield label, explicit(pipeline)
+
+
+def labelled_configurations(alpha: float, extra: bool, family: str, static: bool = False):
     yield "fp32", None
     only = NO_NORM_LINEARS[family]
     yield ("naive W8A8 O3 per-tensor, norm→linear layers only",
@@ -78,6 +104,19 @@ def configurations(alpha: float, extra: bool, family: str, static: bool = False)
         for p, w in (("O1", "per-channel"), ("O3", "per-channel")):
             yield (f"SmoothQuant α{alpha} {p} {w} target=onnxruntime lm-head=true",
                    f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w},target=onnxruntime,lm-head=true}}")
+    if family == "causal":
+        # The LM head with its input smoothed too (smooth{lm-head=true}), and with every
+        # linear smoothed (scope=all): what an int8 LM head costs when SmoothQuant covers it.
+        yield (f"SmoothQuant α{alpha} O1 per-channel target=onnxruntime lm-head=true, LM head smoothed",
+               f"calibrate,smooth{{alpha={alpha},lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
+        yield (f"SmoothQuant α{alpha} scope=foldable O1 per-channel target=onnxruntime",
+               f"calibrate,smooth{{alpha={alpha},scope=foldable}},quantize{{policy=O1,weights=per-channel,target=onnxruntime}}")
+        yield (f"SmoothQuant α{alpha} scope=foldable O1 per-channel target=onnxruntime lm-head=true, LM head smoothed (the default since 2026-12-03)",
+               f"calibrate,smooth{{alpha={alpha},scope=foldable,lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
+        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel target=onnxruntime",
+               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-channel,target=onnxruntime}}")
+        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel target=onnxruntime lm-head=true, LM head smoothed",
+               f"calibrate,smooth{{alpha={alpha},scope=all,lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
     if extra:
         for p, w in (("O1", "per-channel"), ("O3", "per-tensor"), ("O3", "per-channel")):
             yield (f"SmoothQuant α{alpha} scope=all {p} {w}",
@@ -299,8 +338,11 @@ def render(results: dict, args) -> str:
              "Every model is calibrated on the 16 samples in `build/real/MODEL/calib` and evaluated with "
              "onnxruntime on the 25 held-out samples in `build/real/MODEL/eval` (texts calibration never "
              "saw; at most 128 tokens each). Every linear layer is quantized — including o_proj/down_proj "
-             "and fc2, whose inputs SmoothQuant does not smooth — except the LM head; attention MatMuls "
-             "stay float (`bmm=false`). Symmetric int8, zero point 0, scale = absmax/127. O1 = per-token "
+             "and fc2, whose inputs SmoothQuant does not smooth — except the LM head unless a row says "
+             "*lm-head=true*; attention MatMuls stay float (`bmm=false`). Every row spells out the "
+             "defaults of before 2026-12-03 it relies on (`smooth{scope=norms,lm-head=false}`, "
+             "`quantize{lm-head=false}`), so its label keeps its meaning; the default since then is the "
+             "row marked so. Symmetric int8, zero point 0, scale = absmax/127. O1 = per-token "
              "dynamic activations, O2 = per-tensor dynamic, O3 = per-tensor static (paper Table 2); "
              "weights per-tensor (the paper's levels) or per output channel.", "",
              "Rows and their sqopt pipelines (all with `--calib build/real/MODEL/calib`):", "",
@@ -309,7 +351,10 @@ def render(results: dict, args) -> str:
              "(norm→linear groups smoothed: q/k/v, gate/up, fc1)",
              "- *target=onnxruntime*: the same with `quantize{…,target=onnxruntime}` (the default): uint8 "
              "activations with zero point 128, the codes of the QDQ rows, in the form onnxruntime's u8×s8 "
-             "kernels run (docs/deployment.md); *lm-head=true* also quantizes the LM head",
+             "kernels run (docs/deployment.md); *lm-head=true* also quantizes the LM head; *LM head smoothed*: "
+             "`smooth{lm-head=true}` smooths its input too (folded into the final norm)",
+             "- *scope=foldable*: `smooth{scope=foldable}` also smooths the inputs whose producer absorbs 1/s "
+             "with no inserted op (down_proj, into up_proj's output channels)",
              "- *scope=all*: `smooth{scope=all}` also smooths o_proj / down_proj / fc2 inputs (down_proj "
              "folds into up_proj, the others get a `Mul(1/s)`)",
              "- *α=auto*: `smooth{alpha=auto,policy=P,weights=W}` picks α per group on 0.30…0.90",

@@ -10,12 +10,13 @@ Contenders per model and thread count (medians of --runs timed runs after --warm
   ort on sqopt O1 / O3 / O1 bmm QDQ
                         onnxruntime on sqopt's portable QDQ files (quantize{target=qdq}:
                         int8 activations, zero point 0: onnxruntime's slow s8×s8 path)
-  ort on sqopt O1 / O3 ort-target [+lm-head] [+bmm]
+  ort on sqopt O1 / O3 ort-target [+bmm] [, LM head float]
                         onnxruntime on sqopt's onnxruntime-target files (quantize{target=
                         onnxruntime}, the default: uint8 activations with zero point 128, which
-                        onnxruntime fuses into its u8×s8 MatMulIntegerToFloat kernels);
-                        "+lm-head" also quantizes the LM head (lm-head=true), as onnxruntime's
-                        quantize_dynamic does
+                        onnxruntime fuses into its u8×s8 MatMulIntegerToFloat kernels). Every
+                        sqopt file has its LM head in int8 (the default since 2026-12-03, as
+                        onnxruntime's quantize_dynamic does); "LM head float" is the default
+                        before that: smooth{scope=norms,lm-head=false}, quantize{lm-head=false}
   sqopt int8 auto ort-target / ort on sqopt auto ort-target
                         the quantize{policy=auto,calibration=mse} file (per layer O3, O1 or
                         float within the default budget; docs/smoothquant.md); "auto-loose": the same with
@@ -26,7 +27,7 @@ Contenders per model and thread count (medians of --runs timed runs after --warm
                         every MatMul with a constant weight, the LM head included)
 
 sqopt's models come from
-  sqopt --passes calibrate,smooth,quantize{policy=P,target=T[,bmm=true][,lm-head=true]} --calib build/real/X/calib MODEL -o OUT
+  sqopt --passes calibrate,smooth,quantize{policy=P,target=T[,bmm=true]} --calib build/real/X/calib MODEL -o OUT
 Shapes: MiniLM batch 8 x 128 tokens, SmolLM2 prefill 1 x 256 tokens (random token ids, written
 as a test_data_set_0 folder under build/bench/X/). Generated models are cached in build/bench/X/
 (--rebuild regenerates them).
@@ -103,10 +104,10 @@ def run(cmd, env=None):
     return done.stdout
 
 
-def sqopt_model(sqopt, model_path, calib, policy, out, rebuild):
-    """policy: the options of quantize, e.g. "O1" or "O1,bmm=true"."""
+def sqopt_model(sqopt, model_path, calib, policy, out, rebuild, smooth="smooth"):
+    """policy: the options of quantize, e.g. "O1" or "O1,bmm=true"; smooth: the smooth step."""
     if rebuild or not os.path.exists(out):
-        run([sqopt, "--passes", f"calibrate,smooth,quantize{{policy={policy}}}", "--calib", calib,
+        run([sqopt, "--passes", f"calibrate,{smooth},quantize{{policy={policy}}}", "--calib", calib,
              model_path, "-o", out, "--force", "--quiet"])
     return out
 
@@ -191,8 +192,11 @@ def bench_model(name, args):
     os.makedirs(work, exist_ok=True)
     log(f"{name}: preparing inputs {SHAPES[name]} and models in {work}")
     data_dir, feed = make_inputs(model_path, SHAPES[name], work)
-    def sq(key, spec):
-        return sqopt_model(args.sqopt, model_path, calib, spec, os.path.join(work, f"sqopt-{key}.onnx"), args.rebuild)
+    def sq(key, spec, smooth="smooth"):
+        return sqopt_model(args.sqopt, model_path, calib, spec, os.path.join(work, f"sqopt-{key}.onnx"), args.rebuild, smooth)
+
+    # The default before 2026-12-03: LM head float, norm groups only.
+    old_smooth = "smooth{scope=norms,lm-head=false}"
 
     # Built on first use, so --contenders builds only the models it times.
     builders = {
@@ -201,9 +205,9 @@ def bench_model(name, args):
         "O1-bmm": lambda: sq("O1-bmm", "O1,target=qdq,bmm=true"),
         "O1-ort": lambda: sq("O1-ort", "O1,target=onnxruntime"),
         "O3-ort": lambda: sq("O3-ort", "O3,target=onnxruntime"),
-        "O1-ort-lm": lambda: sq("O1-ort-lm", "O1,target=onnxruntime,lm-head=true"),
-        "O3-ort-lm": lambda: sq("O3-ort-lm", "O3,target=onnxruntime,lm-head=true"),
-        "O3-ort-lm-bmm": lambda: sq("O3-ort-lm-bmm", "O3,target=onnxruntime,lm-head=true,bmm=true"),
+        "O1-ort-float-head": lambda: sq("O1-ort-float-head", "O1,target=onnxruntime,lm-head=false", old_smooth),
+        "O3-ort-float-head": lambda: sq("O3-ort-float-head", "O3,target=onnxruntime,lm-head=false", old_smooth),
+        "O3-ort-bmm": lambda: sq("O3-ort-bmm", "O3,target=onnxruntime,bmm=true"),
         # MiniLM: the budget on sentence_embedding, as in docs/accuracy.md.
         "auto-ort": lambda: sq("auto-ort", "auto,calibration=mse" + (",output=sentence_embedding" if name == "minilm" else "")),
         # A looser budget (docs/accuracy.md: SmolLM2 budget=0.05, +1.9% perplexity, 83% static MACs).
@@ -231,7 +235,7 @@ def bench_model(name, args):
         ("sqopt int8 auto ort-target", "sqopt", partial(model, "auto-ort")),
         ("sqopt int8 auto-loose ort-target", "sqopt", partial(model, "auto-loose-ort")),
     ] + ([
-        ("sqopt int8 O1 ort-target +lm-head", "sqopt", partial(model, "O1-ort-lm")),
+        ("sqopt int8 O1 ort-target, LM head float", "sqopt", partial(model, "O1-ort-float-head")),
     ] if head else []) + [
         ("ort fp32", "ort", model_path),
         ("ort on sqopt O1 QDQ", "ort", partial(model, "O1")),
@@ -242,12 +246,11 @@ def bench_model(name, args):
         ("ort on sqopt auto ort-target", "ort", partial(model, "auto-ort")),
         ("ort on sqopt auto-loose ort-target", "ort", partial(model, "auto-loose-ort")),
     ] + ([
-        ("ort on sqopt O1 ort-target +lm-head", "ort", partial(model, "O1-ort-lm")),
-        ("ort on sqopt O3 ort-target +lm-head", "ort", partial(model, "O3-ort-lm")),
-        ("ort on sqopt O3 ort-target +lm-head +bmm", "ort", partial(model, "O3-ort-lm-bmm")),
-    ] if head else [
-        ("ort on sqopt O3 ort-target +bmm", "ort", partial(model, "O3-ort-lm-bmm")),
-    ]) + [
+        ("ort on sqopt O1 ort-target, LM head float", "ort", partial(model, "O1-ort-float-head")),
+        ("ort on sqopt O3 ort-target, LM head float", "ort", partial(model, "O3-ort-float-head")),
+    ] if head else []) + [
+        ("ort on sqopt O3 ort-target +bmm", "ort", partial(model, "O3-ort-bmm")),
+    ] + [
         ("ort quantize_static", "ort", partial(model, "ort-static")),
         ("ort quantize_dynamic", "ort", partial(model, "ort-dynamic")),
     ]

@@ -24,7 +24,9 @@ but written with float ops only (no QuantizeLinear/DequantizeLinear):
                       Kᵀ-like operand of an attention MatMul, per column over axis -2; operands
                       whose contracted dim is dynamic fall back to O2)
                 The LM head (a linear whose output reaches a graph output through bias/reshape
-                steps only) stays float unless --lm-head.
+                steps only) is smoothed and quantized too, as by sqopt by default; --no-lm-head
+                keeps it float. --scope foldable (the default, as sqopt's): norm outputs plus
+                inputs whose producer absorbs 1/s (down_proj via up_proj); norms; all.
 
 Subcommands
   run MODEL --calib DIR --data DIR [options]   build the reference, run it on DIR's samples;
@@ -324,6 +326,8 @@ def smooth(model: onnx.ModelProto, stats, alpha: float, scope: str,
             continue
         if scope == "norms" and not g.is_norm_output(x, channels):
             continue
+        if scope == "foldable" and not g.is_norm_output(x, channels) and g.fold_params(x, layers, channels) is None:
+            continue
         s_x = stats.get(x)
         if s_x is None or s_x["cmax"] is None or s_x["cmax"].shape != (channels,):
             continue
@@ -601,12 +605,13 @@ def main(argv=None) -> int:
     run.add_argument("--calib", required=True)
     run.add_argument("--data", required=True)
     run.add_argument("--alpha", type=float, default=0.5)
-    run.add_argument("--scope", choices=["norms", "all"], default="norms")
+    run.add_argument("--scope", choices=["norms", "foldable", "all"], default="foldable")
     run.add_argument("--no-smooth", action="store_true")
     run.add_argument("--policy", choices=["fp32", "O1", "O2", "O3"], default="O3")
     run.add_argument("--weights", choices=["per-tensor", "per-channel"], default="per-tensor")
     run.add_argument("--bmm", action="store_true")
-    run.add_argument("--lm-head", action="store_true")
+    run.add_argument("--lm-head", action=argparse.BooleanOptionalAction, default=True,
+                     help="smooth and quantize the LM head too (sqopt's default; --no-lm-head keeps it float)")
     run.add_argument("--exclude")
     run.add_argument("--compare")
     run.add_argument("--ort-optimize", action="store_true", help="let onnxruntime optimize the candidate")

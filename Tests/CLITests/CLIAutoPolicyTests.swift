@@ -16,7 +16,7 @@ import Testing
         let json = try CLI.json(result.stdout)
         let auto = try #require(json["autoPolicy"] as? [String: Any], "\(result.stdout)")
         let layers = try #require(auto["layers"] as? [[String: Any]])
-        #expect(layers.count == 14)  // every linear but the LM head
+        #expect(layers.count == 15)  // every linear, the LM head included (lm-head=true, the default)
         for layer in layers {
             #expect(["O3", "O1", "float"].contains(layer["form"] as? String ?? ""))
             #expect(!(layer["reason"] as? String ?? "").isEmpty)

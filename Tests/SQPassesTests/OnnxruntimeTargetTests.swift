@@ -23,7 +23,7 @@ struct OnnxruntimeTargetTests {
             let options = QuantizeOptions(policy: policy, weights: weights, bmm: bmm, target: .onnxruntime)
             let result = try QuantizeONNXTests.optimize(name, quantize: options, into: dir)
             let label = "\(name) \(policy) \(weights.rawValue)\(bmm ? " bmm" : "")"
-            #expect(result.quantized?.linears.count == (name == "tiny-llama" ? 14 : 12), "\(label)")
+            #expect(result.quantized?.linears.count == QuantizeONNXTests.expectedLinears[name], "\(label)")
             let model = try SmoothQuantFixtures.load(result.path)
             let quantizers = model.graph.nodes.filter { $0.isOp("QuantizeLinear") }
             #expect(!quantizers.isEmpty && quantizers.allSatisfy { $0.input(2)?.constant?.dtype == .uint8 },

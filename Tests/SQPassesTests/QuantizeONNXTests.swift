@@ -12,12 +12,16 @@ import Testing
 struct QuantizeONNXTests {
     static let models = ["tiny-opt", "tiny-llama", "tiny-bert"]
     /// Groups per model, and how many fold (tiny-bert is post-LN: none may fold).
-    static let expectedGroups = ["tiny-opt": (4, 4), "tiny-llama": (4, 4), "tiny-bert": (4, 0)]
+    /// smooth's default (scope=foldable, lm-head=true): groups and folds per model. The LM
+    /// head's group folds into the final norm; LLaMA's down_proj folds into up_proj.
+    static let expectedGroups = ["tiny-opt": (5, 5), "tiny-llama": (7, 7), "tiny-bert": (4, 0)]
+    /// quantize's default: 6 linears per layer (7 in LLaMA) and the LM head (tiny-bert has none).
+    static let expectedLinears = ["tiny-opt": 13, "tiny-llama": 15, "tiny-bert": 12]
 
     /// Loads a tiny model, calibrates it with the interpreter, smooths it (α 0.5), and optionally
     /// quantizes it; writes the result into `dir`.
     static func optimize(_ name: String, quantize options: QuantizeOptions?, smooth: Bool = true,
-                         scope: SmoothScope = .norms, into dir: String) throws -> (path: String, reports: [SmoothGroupReport], quantized: QuantizeReport?) {
+                         scope: SmoothScope = Smooth.scopeOption.defaultValue, into dir: String) throws -> (path: String, reports: [SmoothGroupReport], quantized: QuantizeReport?) {
         let (model, calibrated) = try CalibrationTests.calibrate(name)
         var stats = calibrated
         var reports: [SmoothGroupReport] = []
@@ -65,7 +69,8 @@ struct QuantizeONNXTests {
         let dir = try SmoothQuantFixtures.temporaryDirectory()
         defer { SmoothQuantFixtures.cleanUp(dir) }
         let result = try Self.optimize(name, quantize: nil, scope: .all, into: dir)
-        #expect(result.reports.count == 8)  // per layer: q/k/v, out, fc1 (gate/up), fc2 (down)
+        // per layer: q/k/v, out, fc1 (gate/up), fc2 (down); and the LM head
+        #expect(result.reports.count == (name == "tiny-bert" ? 8 : 9))
         if name == "tiny-llama" {
             let intoUp = result.reports.filter { $0.foldedInto?.contains("up_proj") == true }
             #expect(intoUp.count == 2, "down_proj inputs fold into up_proj: \(result.reports.map { $0.foldedInto ?? "Mul" })")
@@ -90,8 +95,8 @@ struct QuantizeONNXTests {
         for (policy, weights) in Self.policies {
             let options = QuantizeOptions(policy: policy, weights: weights, bmm: false, target: .qdq)
             let result = try Self.optimize(name, quantize: options, into: dir)
-            // 6 linears per layer (7 in LLaMA), the LM head stays float.
-            #expect(result.quantized?.linears.count == (name == "tiny-llama" ? 14 : 12), "\(name) \(policy)")
+            // 6 linears per layer (7 in LLaMA) and the LM head.
+            #expect(result.quantized?.linears.count == QuantizeONNXTests.expectedLinears[name], "\(name) \(policy)")
             let outputs = dir + "/ort-\(policy)-\(weights.rawValue)"
             let (status, output) = try Self.compare(name, candidate: result.path,
                 ["--policy", policy.rawValue, "--weights", weights.rawValue, "--save-candidate-outputs", outputs], rtol: 2e-3)

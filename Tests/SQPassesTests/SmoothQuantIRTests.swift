@@ -131,7 +131,7 @@ graph rms_norm_and_decomposed_gamma(%x: f32[t,4]) -> (%q: f32[t,2], %g: f32[t,2]
 // CHECK: SimplifiedLayerNormalization(%x, %gamma_smoothed)
 // CHECK: Mul(%gamma2_smoothed, %y) @gamma_mul
 // -----
-// RUN: smooth
+// RUN: smooth{lm-head=false}
 // STATS: %ln = [16, 4, 0, 1]
 graph dont_smooth_lm_head(%x: f32[t,4]) -> (%logits: f32[t,2]) {
   %gamma = const f32[4] [1.0, 2.0, 3.0, 4.0]
@@ -148,6 +148,36 @@ graph dont_smooth_lm_head(%x: f32[t,4]) -> (%logits: f32[t,2]) {
 // CHECK-NEXT: MatMul(%ln, %w) @lm_head
 // -----
 // RUN: smooth
+// STATS: %ln = [4, 4]
+// STATS: %m = [16, 1]
+// STATS: %r = [9, 1]
+graph default_scope_folds_without_mul(%x: f32[t,2]) -> (%z: f32[t,2]) {
+  %gamma = const f32[2] [1.0, 1.0]
+  %wg = const f32[2,2] [1.0, 0.0, 0.0, 1.0]
+  %wu = const f32[2,2] [1.0, 0.0, 0.0, 1.0]
+  %wd = const f32[2,2] [1.0, 0.0, 0.0, 1.0]
+  %wo = const f32[2,2] [1.0, 0.0, 0.0, 1.0]
+  %ln = LayerNormalization(%x, %gamma) @ln
+  %g = MatMul(%ln, %wg) @gate
+  %u = MatMul(%ln, %wu) @up
+  %a = Sigmoid(%g) @act
+  %m = Mul(%a, %u) @gating
+  %y = MatMul(%m, %wd) @down
+  %r = Relu(%y) @relu
+  %z = MatMul(%r, %wo) @out
+  return %z
+}
+// down's input folds into up's output channels (s = [4, 1]: up's output column 0 x 1/4, after the norm group's s = [2, 2]); out's
+// input comes from a Relu, which cannot absorb 1/s: scope=foldable leaves it, no Mul.
+// CHECK-LABEL: graph default_scope_folds_without_mul
+// CHECK: %wd_smoothed = const f32[2,2] [4.0, 0.0, 0.0, 1.0]
+// CHECK: %wu_smoothed_smoothed = const f32[2,2] [0.5, 0.0, 0.0, 2.0]
+// CHECK: MatMul(%ln, %wu_smoothed_smoothed) @up
+// CHECK: MatMul(%m, %wd_smoothed) @down
+// CHECK-NEXT: Relu(%y) @relu
+// CHECK-NEXT: MatMul(%r, %wo) @out
+// -----
+// RUN: smooth
 graph needs_statistics(%x: f32[t,4]) -> (%q: f32[t,2]) {
   %gamma = const f32[4] [1.0, 2.0, 3.0, 4.0]
   %wq = const f32[4,2] [1.0, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
@@ -159,7 +189,7 @@ graph needs_statistics(%x: f32[t,4]) -> (%q: f32[t,2]) {
 """#
 
 private let quantizeCases = #"""
-// RUN: quantize{policy=O3,weights=per-tensor,target=qdq}
+// RUN: quantize{policy=O3,weights=per-tensor,target=qdq,lm-head=false}
 // STATS: %x = [127, 12.7, 1.27, 0.0]
 graph static_per_tensor(%x: f32[t,4]) -> (%y: f32[t,2]) {
   %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
@@ -214,7 +244,7 @@ graph per_tensor_dynamic_with_bmm(%q: f32[b,t,4], %k: f32[b,4,t]) -> (%s: f32[b,
 // CHECK: QuantizeLinear(%k, %{{.*}}, %sq_int8_zero_point)
 // CHECK: MatMul(%{{.*}}, %{{.*}}) @scores
 // -----
-// RUN: quantize{policy=O3,weights=per-tensor}
+// RUN: quantize{policy=O3,weights=per-tensor,lm-head=false}
 // STATS: %x = [127, 12.7, 1.27, 0.0]
 graph onnxruntime_static(%x: f32[t,4]) -> (%y: f32[t,2]) {
   %w = const f32[4,2] [1.27, 0.5, -1.0, 0.0, 1.0, 1.0, 0.0, 1.0]

@@ -20,11 +20,16 @@ struct SmoothQuantRealModelTests {
         var description: String { "\(name) scope=\(scope.rawValue)" }
     }
 
+    // SmolLM2's counts include the LM head's group (its input, the final RMSNorm, folds).
     static let cases = [
         Case(name: "minilm", groups: 12, folded: 0),
-        Case(name: "smollm2", groups: 60, folded: 60),
-        // Every linear: o_proj gets a Mul, down_proj folds into up_proj's output channels.
-        Case(name: "smollm2", scope: .all, groups: 120, folded: 90),
+        Case(name: "smollm2", groups: 61, folded: 61),
+        // The default: also down_proj, folded into up_proj's output channels; no Mul.
+        Case(name: "smollm2", scope: .foldable, groups: 91, folded: 91),
+        // Every linear: o_proj gets a Mul as well.
+        Case(name: "smollm2", scope: .all, groups: 121, folded: 91),
+        // MiniLM (post-LN) has nothing foldable beyond its norms: the default is scope=norms.
+        Case(name: "minilm", scope: .foldable, groups: 12, folded: 0),
     ]
 
     static func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {

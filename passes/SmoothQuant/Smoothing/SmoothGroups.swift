@@ -55,6 +55,10 @@ public struct SmoothGroup {
 public enum SmoothScope: String, Sendable, CaseIterable {
     /// Linears whose input is a normalization's output (the paper's q/k/v, fc1, gate/up).
     case norms
+    /// Linears whose input's producer absorbs `1/s` for free: the norms of `norms`, plus
+    /// producers that fold without a run-time op (SwiGLU's `Mul(silu(gate), up)` feeding
+    /// down_proj folds into up_proj's output channels). Never inserts a `Mul`.
+    case foldable
     /// Every linear layer; inputs without a foldable producer get a run-time `Mul(1/s)`
     /// (as TensorRT-LLM does for o_proj / down_proj).
     case all
@@ -84,9 +88,10 @@ public enum SmoothGroupFinder {
                   !layers.allSatisfy({ heads.contains(ObjectIdentifier($0.node)) }) else { continue }
             if let last = x.type?.dims?.last, let known = last.value, known != k { continue }
             let norm = isNormOutput(x, channels: k)
-            guard scope == .all || norm else { continue }
+            guard scope != .norms || norm else { continue }
             let (target, refusal) = foldTarget(for: x, layers: layers, channels: k,
                                                isGraphOutput: graphOutputs.contains(ObjectIdentifier(x)))
+            guard scope != .foldable || norm || target != nil else { continue }
             groups.append(SmoothGroup(activation: x, layers: layers, foldTarget: target,
                                       foldRefusal: refusal, isNormOutput: norm))
         }
