@@ -133,7 +133,7 @@ class Index:
 
     def quantized_activation(self, name: str) -> tuple[str, str | None] | None:
         """(x, None) when `name` is DQ(Q(x)); (x, Δ) for quantize{target=onnxruntime}'s dynamic
-        forms DQ(Q(x, Δ, zp), 1, 128) and (before 2026-12-03) DQ(Q(Div(x, Δ), 1, zp)), whose
+        forms DQ(Q(x, Δ, zp), 1, 128) and (before issue 13) DQ(Q(Div(x, Δ), 1, zp)), whose
         MatMul product is multiplied by Δ after; else None."""
         dq = self.producer.get(name)
         if dq is None or dq.op_type != "DequantizeLinear":

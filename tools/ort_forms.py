@@ -20,16 +20,17 @@ issue 13; the file sqopt writes is `Δ = Max(Div(ReduceMax(Abs(x), -1), 127), ti
            the zero point Expand(128, Shape(Δ)) built at run time
   mmitf    MatMul(DQ(q), DQ(W)) -> Mul(Δ) written as com.microsoft MatMulIntegerToFloat(q, W, Δ,
            s_w, 128, 0) (a [..., T, 1] a_scale: onnxruntime scales the output inside the op)
-  div      a file written since 2026-12-03 back to the older form (Abs + ReduceMax, Div(x, Δ),
+  div      a file written since issue 13 back to the older form (Abs + ReduceMax, Div(x, Δ),
            Q(·, 1, 128)): the baseline of the table, from today's sqopt
   Combine with "+", e.g. minmax+perrow+mmitf. `codes A.onnx B.onnx` compares every activation's
-  uint8 codes (QuantizeLinear outputs of the same name) and the outputs on the eval texts.
+  uint8 codes (QuantizeLinear outputs of the same name) and the outputs on the eval texts; `ties`
+  the same on synthetic rows whose values sit on rounding ties.
 
   .venv/bin/python tools/ort_forms.py rewrite build/bench/smollm2/sqopt-O3.onnx u8 /tmp/o3-u8.onnx
   .venv/bin/python tools/ort_forms.py time build/real/smollm2/model.onnx build/bench/smollm2/sqopt-O3.onnx /tmp/o3-u8.onnx
   .venv/bin/python tools/ort_forms.py profile build/bench/smollm2/sqopt-O1-ort.onnx
 
-Issue 13 (docs/deployment.md, "The O1 form"): from a file written before 2026-12-03
+Issue 13 (docs/deployment.md, "The O1 form"): from a file written before it
 (`quantize{policy=O1,target=onnxruntime}`, the Div form), e.g.
 
   .venv/bin/python tools/ort_forms.py rewrite O1-div.onnx minmax+blocked /tmp/o1-mb.onnx
@@ -359,6 +360,44 @@ def command_codes(args):
           f"outputs: max |a - b| / max |a| = {worst:.2e}")
 
 
+def command_ties(args):
+    """Synthetic rows (half the values on a rounding tie k + 0.5 of Δ, or one ulp off it):
+    onnxruntime's codes of the blocked and the per-row Q against Q(Div(x, Δ), 1, 128)."""
+    k = args.k
+    N = helper.make_node
+    init = [numpy_helper.from_array(np.array(128, np.uint8), "zp"), numpy_helper.from_array(np.array([128], np.uint8), "zp1"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one"), numpy_helper.from_array(np.array(127.0, np.float32), "c127"),
+            numpy_helper.from_array(np.array(2.0 ** -126, np.float32), "tiny"), numpy_helper.from_array(np.array([-1], np.int64), "ax"),
+            numpy_helper.from_array(np.array([-1, k], np.int64), "rows"), numpy_helper.from_array(np.array([-1], np.int64), "flat")]
+    nodes = [N("Abs", ["x"], ["a"]), N("ReduceMax", ["a", "ax"], ["r"], keepdims=1), N("Div", ["r", "c127"], ["d"]),
+             N("Max", ["d", "tiny"], ["s"]), N("Div", ["x", "s"], ["xs"]), N("QuantizeLinear", ["xs", "one", "zp"], ["div"]),
+             N("Shape", ["s"], ["ss"]), N("Expand", ["zp1", "ss"], ["zpb"]),
+             N("QuantizeLinear", ["x", "s", "zpb"], ["blocked"], axis=-1, block_size=k),
+             N("Reshape", ["x", "rows"], ["x2"]), N("Reshape", ["s", "flat"], ["s1"]), N("Shape", ["s1"], ["s1s"]),
+             N("Expand", ["zp1", "s1s"], ["zpr"]), N("QuantizeLinear", ["x2", "s1", "zpr"], ["q2"], axis=0),
+             N("Shape", ["x"], ["xsh"]), N("Reshape", ["q2", "xsh"], ["perrow"])]
+    graph = helper.make_graph(nodes, "ties", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, k])],
+                              [helper.make_tensor_value_info(n, TensorProto.UINT8, None) for n in ("div", "blocked", "perrow")], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    bad, total = [0, 0], 0
+    for _ in range(args.trials):
+        x = (rng.standard_normal((2, 64, k)) * rng.uniform(0.01, 100)).astype(np.float32)
+        amax = np.abs(x).max(-1, keepdims=True)
+        delta = np.maximum(amax / np.float32(127), np.float32(2.0 ** -126)).astype(np.float32)
+        tie = ((rng.integers(-128, 128, size=x.shape).astype(np.float32) + np.float32(0.5)) * delta).astype(np.float32)
+        off = np.nextafter(tie, (np.float32(np.inf) * np.sign(rng.standard_normal(x.shape))).astype(np.float32)).astype(np.float32)
+        tie = np.where(rng.random(x.shape) < 0.3, off, tie)
+        x = np.where(rng.random(x.shape) < 0.5, np.clip(tie, -amax, amax), x).astype(np.float32)
+        ref, blocked, perrow = sess.run(None, {"x": x})
+        bad[0] += int(np.count_nonzero(ref != blocked))
+        bad[1] += int(np.count_nonzero(ref != perrow))
+        total += ref.size
+    print(f"codes differing from Q(Div(x, Δ), 1, 128): blocked {bad[0]}, per-row {bad[1]}, of {total}")
+
+
 def command_profile(args):
     import tempfile
     prefix = tempfile.mkdtemp(prefix="ort-profile-") + "/profile"
@@ -395,12 +434,15 @@ def main():
     p.add_argument("b")
     p.add_argument("--real", required=True, help="the real model next to the eval/ texts, e.g. build/real/minilm/model.onnx")
     p.add_argument("--samples", type=int, default=8)
+    p = sub.add_parser("ties")
+    p.add_argument("--k", type=int, default=384)
+    p.add_argument("--trials", type=int, default=200)
     p = sub.add_parser("profile")
     p.add_argument("model")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    {"rewrite": command_rewrite, "time": command_time, "codes": command_codes, "profile": command_profile}[args.command](args)
+    {"rewrite": command_rewrite, "time": command_time, "codes": command_codes, "ties": command_ties, "profile": command_profile}[args.command](args)
 
 
 if __name__ == "__main__":
