@@ -133,7 +133,8 @@ class Index:
 
     def quantized_activation(self, name: str) -> tuple[str, str | None] | None:
         """(x, None) when `name` is DQ(Q(x)); (x, Δ) for quantize{target=onnxruntime}'s dynamic
-        form DQ(Q(Div(x, Δ), 1, zp)), whose MatMul product is multiplied by Δ after; else None."""
+        forms DQ(Q(x, Δ, zp), 1, 128) and (before issue 13) DQ(Q(Div(x, Δ), 1, zp)), whose
+        MatMul product is multiplied by Δ after; else None."""
         dq = self.producer.get(name)
         if dq is None or dq.op_type != "DequantizeLinear":
             return None
@@ -143,6 +144,8 @@ class Index:
         div = self.producer.get(q.input[0])
         if div is not None and div.op_type == "Div" and self.is_one(q.input[1]):
             return div.input[0], div.input[1]
+        if self.is_one(dq.input[1]) and q.input[1] != dq.input[1] and q.input[1] not in self.inits:
+            return q.input[0], q.input[1]
         return q.input[0], None
 
     def scaled_output(self, product: str, scales: list[str]) -> str:

@@ -66,11 +66,11 @@ import Testing
         let errors = Dictionary(uniqueKeysWithValues: report.layers.map { ($0.node, $0.staticError) })
         #expect((errors["l3"] ?? 0) > 100 * max(errors["l1"] ?? 1, errors["l2"] ?? 1), "\(report.text)")
         // The written graph (target=onnxruntime): x is quantized with a constant scale, xm per
-        // token through Div(xm, Δ) first.
-        let quantizeInputs = model.graph.nodes.filter { $0.isOp("QuantizeLinear") }.compactMap { $0.input(0)?.name }
-        #expect(quantizeInputs.contains("x"))
-        let divs = model.graph.nodes.filter { $0.isOp("Div") }.compactMap { $0.input(0)?.name }
-        #expect(divs.contains("xm"))
+        // token with its run-time Δ (a blocked Q whose zero point is Expand(128, Shape(Δ))).
+        let quantizers = model.graph.nodes.filter { $0.isOp("QuantizeLinear") }
+        #expect(quantizers.contains { $0.input(0)?.name == "x" && $0.input(1)?.constant != nil })
+        #expect(quantizers.contains { $0.input(0)?.name == "xm" && ($0.int("block_size") ?? 0) > 0
+                && $0.input(2)?.producer?.isOp("Expand") == true })
     }
 
     @Test func sameInputsGiveTheSamePlan() throws {

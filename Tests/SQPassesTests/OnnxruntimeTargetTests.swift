@@ -26,8 +26,13 @@ struct OnnxruntimeTargetTests {
             #expect(result.quantized?.linears.count == QuantizeONNXTests.expectedLinears[name], "\(label)")
             let model = try SmoothQuantFixtures.load(result.path)
             let quantizers = model.graph.nodes.filter { $0.isOp("QuantizeLinear") }
-            #expect(!quantizers.isEmpty && quantizers.allSatisfy { $0.input(2)?.constant?.dtype == .uint8 },
-                    "\(label): every activation QuantizeLinear writes uint8")
+            // A constant uint8 zero point, or per token `Expand(128, Shape(Δ))` (QDQForms.quantizedByDelta).
+            func uint8ZeroPoint(_ q: Node) -> Bool {
+                guard let zp = q.input(2) else { return false }
+                if let expand = zp.producer, expand.isOp(QDQForms.expandOp) { return expand.input(0)?.constant?.dtype == .uint8 }
+                return zp.constant?.dtype == .uint8
+            }
+            #expect(!quantizers.isEmpty && quantizers.allSatisfy(uint8ZeroPoint), "\(label): every activation QuantizeLinear writes uint8")
             let outputs = dir + "/ort-\(policy)-\(weights.rawValue)-\(bmm)"
             let (status, output) = try QuantizeONNXTests.compare(name, candidate: result.path,
                 ["--policy", policy.rawValue, "--weights", weights.rawValue, "--save-candidate-outputs", outputs] + (bmm ? ["--bmm"] : []),

@@ -11,8 +11,9 @@ import Testing
         QuantTarget.allCases.flatMap { target in [WeightGranularity.perTensor, .perChannel].map { (policy, target, $0) } }
     }
 
-    /// `y = MatMul(h, Transpose(h))`, `h = MatMul(x, W1)`, `g = Gemm(x, W2ᵀ, b)` (transB = 1):
-    /// two linears and (`bmm`) a product of two activations.
+    /// `y = MatMul(h, Transpose(h))`, `h = MatMul(x, W1)`, `g = Gemm(x, W2ᵀ, b)` (transB = 1),
+    /// `o = MatMul(Relu(h), W3)`: three linears (Relu(h) read by a MatMul with a weight only)
+    /// and (`bmm`) a product of two activations.
     static func quantized(_ policy: QuantPolicy, _ target: QuantTarget, _ weights: WeightGranularity) throws -> Model {
         let t = SQTestGraph()
         let x = t.input("x", [.known(2), .known(8)])
@@ -21,9 +22,11 @@ import Testing
         t.output(t.op("MatMul", "scores", [h, ht]))
         t.output(t.op("Gemm", "proj", [x, t.randomConstant("w2", shape: [4, 8], seed: 2), t.randomConstant("b", shape: [4], seed: 3)],
                       [Attribute("transB", .int(1))]))
+        let r = t.op("Relu", "relu", [h])
+        t.output(t.op("MatMul", "out", [r, t.randomConstant("w3", shape: [8, 4], seed: 4)]))
         var stats = CalibrationStatistics(fingerprint: ModelFingerprint.of(t.graph))
         let rows: [[Float]] = [(0..<8).map { Float($0) - 3.5 }, (0..<8).map { 2 - Float($0) / 2 }]
-        for name in ["x", h.name] { stats[name] = sqStatistics(rows: rows) }
+        for name in ["x", h.name, r.name] { stats[name] = sqStatistics(rows: rows) }
         stats[ht.name] = sqStatistics(rows: [[1.5, -2], [-0.5, 3]])
         let model = t.model
         _ = try W8A8Quantizer(options: QuantizeOptions(policy: policy, weights: weights, bmm: true, lmHead: true, target: target))
@@ -38,26 +41,38 @@ import Testing
         let label = "\(policy) \(target) \(weights.rawValue)"
         let nodes = model.graph.nodes
         let dequantizers = nodes.filter { $0.isOp(QDQForms.dequantizeOp) }
-        #expect(dequantizers.count == 5, "\(label)")
+        #expect(dequantizers.count == 7, "\(label)")
         for dq in dequantizers {
             let out = try #require(dq.output(0))
-            let form = dq.input(0)?.constant != nil ? QDQForms.weight : QDQForms.activation()
+            let form = dq.input(0)?.constant != nil ? QDQForms.weight : .oneOf(QDQForms.activation(), QDQForms.quantizedByDelta)
             #expect(PatternMatcher.match(form, value: out) != nil, "\(label): \(dq.name) is not matched")
         }
-        let scales = nodes.filter { $0.isOp(QDQForms.clampOp) }
-        #expect(scales.count == (policy == .O3 ? 0 : 3), "\(label)")
+        // fc's operand (read by a MatMul with a weight only) is quantized with Δ itself for
+        // onnxruntime; the Gemm's and the scores' operands keep the older Div form.
+        // (The older form's scale-1 pair matches `quantizedByDelta` too, with Δ = 1.)
+        let byDelta = dequantizers.filter { dq in
+            dq.output(0).flatMap { PatternMatcher.match(QDQForms.quantizedByDelta, value: $0) }.map { $0["delta"]?.knownConstant == nil } ?? false
+        }
+        #expect(byDelta.count == (target == .onnxruntime && policy != .O3 ? 1 : 0), "\(label): \(byDelta.map(\.name))")
+        let divisions = nodes.filter { $0.isOp(QDQForms.applyScaleOp) && $0.name.hasSuffix("/scale/Apply") }
+        #expect(divisions.count == (target == .onnxruntime && policy != .O3 ? 3 : 0), "\(label)")
+        let scales = nodes.filter { $0.isOp(QDQForms.clampOp) && $0.name.hasSuffix("/scale/" + QDQForms.clampOp) }
+        #expect(nodes.contains { $0.isOp(QDQForms.absOp) } == (target == .qdq && policy != .O3), "\(label): max |x|")
+        #expect(scales.count == (policy == .O3 ? 0 : 4), "\(label)")
         for max in scales {
             let scale = try #require(max.output(0))
             let m = try #require(PatternMatcher.match(QDQForms.dynamicScale(), value: scale), "\(label): \(max.name)")
             #expect(QDQForms.reduceAxes(m, default: []) != nil, "\(label): \(max.name)")
         }
         let postScales = nodes.filter { $0.isOp(QDQForms.postScaleOp) && $0.name.contains("/ApplyScale") }
-        // fc's and proj's Δ, and one Δ per operand of the scores.
-        #expect(postScales.count == (target == .onnxruntime && policy != .O3 ? 4 : 0), "\(label)")
-        // `scaledProduct` is a MatMul's: proj's Gemm runs its scale-1 pair as a per-tensor int8
-        // Gemm, its Mul by Δ and bias Add as nodes.
+        // fc's, proj's and out's Δ, and one Δ per operand of the scores.
+        #expect(postScales.count == (target == .onnxruntime && policy != .O3 ? 5 : 0), "\(label)")
+        // `scaledProduct` is a MatMul's (fc: the older Div form, x being read by the Gemm too;
+        // out: quantized with Δ): proj's Gemm runs its scale-1 pair as a per-tensor int8 Gemm,
+        // its Mul by Δ and bias Add as nodes.
         let scaledLinears = postScales.filter { PatternMatcher.match(QDQForms.scaledProduct, root: $0) != nil }
-        #expect(scaledLinears.map(\.name) == postScales.filter { $0.name.hasPrefix("fc") }.map(\.name), "\(label)")
+        #expect(scaledLinears.map(\.name) == postScales.filter { $0.name.hasPrefix("fc") || $0.name.hasPrefix("out") }.map(\.name),
+                "\(label)")
 
         let plan = try ExecutionPlan(model: model)
         let computed = Set(plan.computedValueNames)
@@ -67,7 +82,7 @@ import Testing
         // The onnxruntime dynamic form of the scores has no weight: its scale-1 pairs run as a
         // per-tensor batched int8 product, the Divs and Muls by Δ as nodes.
         let kinds = plan.stepInfos.map(\.kind).filter { $0.contains("int8") }
-        #expect(kinds.count == 3, "\(label): \(kinds)")
+        #expect(kinds.count == 4, "\(label): \(kinds)")
     }
 
     /// dont_: zero points other than int8 0 or uint8 128 on both, and Q/DQ scales that differ,

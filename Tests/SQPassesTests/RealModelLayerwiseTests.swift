@@ -178,8 +178,11 @@ struct RealModelLayerwiseTests {
         }
         let target = try Self.json(dir + "/bank-onnxruntime/layers.json")
         let ops = try #require(target["ops"] as? [String: Int])
+        // A constant uint8 zero point, or per token `Expand(128, Shape(Δ))` (QDQForms.quantizedByDelta).
         let uint8 = try SmoothQuantFixtures.load(dir + "/onnxruntime.onnx").graph.nodes.filter { n in
-            n.isOp("QuantizeLinear") && n.input(2)?.constant?.dtype == .uint8
+            guard n.isOp("QuantizeLinear"), let zp = n.input(2) else { return false }
+            if let expand = zp.producer, expand.isOp(QDQForms.expandOp) { return expand.input(0)?.constant?.dtype == .uint8 }
+            return zp.constant?.dtype == .uint8
         }
         #expect(!uint8.isEmpty && uint8.count == ops["QuantizeLinear"], "every activation Q of the target is uint8: \(uint8.count) of \(ops)")
         for optimize in [false, true] {

@@ -273,12 +273,17 @@ graph onnxruntime_per_token(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2]) {
 }
 // CHECK-LABEL: graph onnxruntime_per_token(%x: f32[t,4]) -> (%y: f32[t,2], %z: f32[t,2])
 // CHECK: %sq_unit_scale = const f32[] [1.0]
-// CHECK: Abs(%x)
-// CHECK-NEXT: ReduceMax(%{{.*}}, %sq_axes_m1) {keepdims = 1}
-// CHECK-NEXT: Div(
+// CHECK-NOT: Abs(
+// CHECK: %[[H:[a-zA-Z0-9_/]+]] = ReduceMax(%x, %sq_axes_m1) {keepdims = 1}
+// CHECK-NEXT: %[[L:[a-zA-Z0-9_/]+]] = ReduceMin(%x, %sq_axes_m1) {keepdims = 1}
+// CHECK-NEXT: %[[N:[a-zA-Z0-9_/]+]] = Neg(%[[L]])
+// CHECK-NEXT: %[[M:[a-zA-Z0-9_/]+]] = Max(%[[H]], %[[N]])
+// CHECK-NEXT: Div(%[[M]], %sq_127)
 // CHECK-NEXT: %[[S:[a-zA-Z0-9_/]+]] = Max(%{{.*}}, %sq_min_scale)
-// CHECK-NEXT: %[[X:[a-zA-Z0-9_/]+]]{{.*}} = Div(%x, %[[S]])
-// CHECK-NEXT: %[[Q:[a-zA-Z0-9_/]+]]{{.*}}QuantizeLinear(%[[X]], %sq_unit_scale, %sq_uint8_zero_point)
+// CHECK-NEXT: %[[SH:[a-zA-Z0-9_/]+]] = Shape(%[[S]])
+// CHECK-NEXT: %[[ZP:[a-zA-Z0-9_/]+]] = Expand(%sq_uint8_zero_point, %[[SH]])
+// CHECK-NOT: Div(%x
+// CHECK-NEXT: %[[Q:[a-zA-Z0-9_/]+]]{{.*}}QuantizeLinear(%x, %[[S]], %[[ZP]]) {axis = -1, block_size = 4}
 // CHECK-NEXT: %[[DQ:[a-zA-Z0-9_/]+]]{{.*}}DequantizeLinear(%[[Q]], %sq_unit_scale, %sq_uint8_zero_point)
 // CHECK-NEXT: %[[A:[a-zA-Z0-9_/]+]]{{.*}}MatMul(%[[DQ]], %{{.*}}) @a
 // CHECK-NEXT: %y: f32[t,2] = Mul(%[[A]], %[[S]]) @a/ApplyScale
@@ -294,8 +299,10 @@ graph onnxruntime_gemm_bias(%x: f32[t,4]) -> (%y: f32[t,2]) {
   return %y
 }
 // CHECK-LABEL: graph onnxruntime_gemm_bias
-// CHECK: ReduceMax(%{{.*}}) {keepdims = 0}
-// CHECK: %[[S:[a-zA-Z0-9_/]+]]{{.*}} = Max(
+// CHECK: ReduceMax(%x) {keepdims = 0}
+// CHECK-NEXT: ReduceMin(%x) {keepdims = 0}
+// CHECK: %[[S:[a-zA-Z0-9_/]+]]{{.*}} = Max(%{{.*}}, %sq_min_scale)
+// CHECK-NEXT: Div(%x, %[[S]])
 // CHECK: %[[CB:[a-zA-Z0-9_/]+]] = Mul(%c, %fc_beta) @fc/bias/Beta
 // CHECK-NEXT: %[[G:[a-zA-Z0-9_/]+]]{{.*}}Gemm(%{{.*}}, %{{.*}}) {transB = 1} @fc
 // CHECK-NEXT: %[[M:[a-zA-Z0-9_/]+]]{{.*}} = Mul(%[[G]], %[[S]]) @fc/ApplyScale

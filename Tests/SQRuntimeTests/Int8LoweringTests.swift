@@ -99,24 +99,44 @@ import Testing
     }
 
     /// The onnxruntime target's form of `qdq`: uint8 codes with zero point 128; a dynamic
-    /// scale Δ applied as `Q(Div(x, Δ), 1, 128)`, returned for the Mul after the product.
-    static func uint8QDQ(_ g: TestGraph, _ x: Value, _ policy: Policy, name: String) -> (value: Value, postScale: Value?) {
+    /// scale Δ applied as `Q(Div(x, Δ), 1, 128)`, or (`byDelta`, max |x| as
+    /// `Max(ReduceMax(x), Neg(ReduceMin(x)))`) `DQ(Q(x, Δ, zp), 1, 128)` with zp 128 per tensor
+    /// and `Expand(128, Shape(Δ))` blocked per row; Δ returned for the Mul after the product.
+    static func uint8QDQ(_ g: TestGraph, _ x: Value, _ policy: Policy, k: Int = 0, byDelta: Bool = false,
+                         name: String) -> (value: Value, postScale: Value?) {
         let zp = g.constant("\(name)_zp", Tensor(scalar: UInt8(128)))
         if policy == .O3 {
             let scale = g.constant("\(name)_scale", Tensor(scalar: Float(0.021)))
             let q = g.op("QuantizeLinear", [x, scale, zp], name: "\(name)/Q")
             return (g.op("DequantizeLinear", [q, scale, zp], name: "\(name)/DQ"), nil)
         }
-        let absolute = g.op("Abs", [x], name: "\(name)/Abs")
-        var reduceInputs: [Value?] = [absolute]
-        if policy == .O1 { reduceInputs.append(g.constant("\(name)_axes", int64s([1], [-1]))) }
-        let reduced = g.op("ReduceMax", reduceInputs, name: "\(name)/ReduceMax",
-                           attributes: [Attribute("keepdims", .int(policy == .O1 ? 1 : 0))])
-        let divided = g.op("Div", [reduced, g.constant("\(name)_127", Tensor(scalar: Float(127)))], name: "\(name)/Div")
+        let axes: [Value?] = policy == .O1 ? [g.constant("\(name)_axes", int64s([1], [-1]))] : []
+        let keepDims = [Attribute("keepdims", .int(policy == .O1 ? 1 : 0))]
+        let absMax: Value
+        if byDelta {
+            let high = g.op("ReduceMax", [Value?]([x]) + axes, name: "\(name)/ReduceMax", attributes: keepDims)
+            let low = g.op("ReduceMin", [Value?]([x]) + axes, name: "\(name)/ReduceMin", attributes: keepDims)
+            absMax = g.op("Max", [high, g.op("Neg", [low], name: "\(name)/Neg")], name: "\(name)/AbsMax")
+        } else {
+            let absolute = g.op("Abs", [x], name: "\(name)/Abs")
+            absMax = g.op("ReduceMax", [Value?]([absolute]) + axes, name: "\(name)/ReduceMax", attributes: keepDims)
+        }
+        let divided = g.op("Div", [absMax, g.constant("\(name)_127", Tensor(scalar: Float(127)))], name: "\(name)/Div")
         let scale = g.op("Max", [divided, g.constant("\(name)_tiny", Tensor(scalar: Float.leastNormalMagnitude))], name: "\(name)/Max")
         if policy == .O2 { scale.type = TensorType(.float, shape: []) }
-        let scaled = g.op("Div", [x, scale], name: "\(name)/Apply")
         let one = g.constant("\(name)_one", Tensor(scalar: Float(1)))
+        if byDelta {
+            if policy == .O1 {
+                let shape = g.op("Shape", [scale], name: "\(name)/ZeroPointShape")
+                let rowZeroPoints = g.op("Expand", [zp, shape], name: "\(name)/ZeroPoint")
+                let q = g.op("QuantizeLinear", [x, scale, rowZeroPoints], name: "\(name)/Q",
+                             attributes: [Attribute("axis", .int(-1)), Attribute("block_size", .int(k))])
+                return (g.op("DequantizeLinear", [q, one, zp], name: "\(name)/DQ"), scale)
+            }
+            let q = g.op("QuantizeLinear", [x, scale, zp], name: "\(name)/Q")
+            return (g.op("DequantizeLinear", [q, one, zp], name: "\(name)/DQ"), scale)
+        }
+        let scaled = g.op("Div", [x, scale], name: "\(name)/Apply")
         let q = g.op("QuantizeLinear", [scaled, one, zp], name: "\(name)/Q")
         return (g.op("DequantizeLinear", [q, one, zp], name: "\(name)/DQ"), scale)
     }
@@ -125,6 +145,16 @@ import Testing
     /// portable QDQ form's kernel (the same codes, the same scales).
     @Test(arguments: [Policy.O1, .O2, .O3], [false, true])
     mutating func onnxruntimeTargetRunsTheSameKernel(policy: Policy, withBias: Bool) throws {
+        try checkOnnxruntimeForm(policy: policy, withBias: withBias, byDelta: false)
+    }
+
+    /// The same for the form quantizing with Δ itself (`QDQForms.quantizedByDelta`, no Div).
+    @Test(arguments: [Policy.O1, .O2], [false, true])
+    mutating func onnxruntimeQuantizedByDeltaRunsTheSameKernel(policy: Policy, withBias: Bool) throws {
+        try checkOnnxruntimeForm(policy: policy, withBias: withBias, byDelta: true)
+    }
+
+    mutating func checkOnnxruntimeForm(policy: Policy, withBias: Bool, byDelta: Bool) throws {
         let start = rng
         let k = self.k
         let bias = floats([n], randomFloats(n, -1...1))
@@ -135,7 +165,7 @@ import Testing
             let x = g.input("x", .float, [.symbolic("batch"), .symbolic("seq"), .known(k)])
             var y: Value
             if uint8 {
-                let (xq, post) = Self.uint8QDQ(g, x, policy, name: "x")
+                let (xq, post) = Self.uint8QDQ(g, x, policy, k: k, byDelta: byDelta, name: "x")
                 y = g.op("MatMul", [xq, test.weight(g, perChannel: true, transposed: false)], name: "linear")
                 if let post { y = g.op("Mul", [y, post], name: "linear/ApplyScale") }
             } else {
@@ -151,7 +181,7 @@ import Testing
         #expect(error < 1e-5, "\(policy): relative error \(error) against the node-by-node graph")
         let kinds = try target.plan(opset: 21).stepInfos.map { $0.kind }
         // O2's per-tensor scale stays a graph computation (as in the QDQ form); the rest is one kernel.
-        let scaleSteps = policy == .O2 ? ["Abs", "ReduceMax", "Div", "Max"] : []
+        let scaleSteps = policy != .O2 ? [] : byDelta ? ["ReduceMax", "ReduceMin", "Neg", "Max", "Div", "Max"] : ["Abs", "ReduceMax", "Div", "Max"]
         #expect(kinds == scaleSteps + [withBias ? "MatMul+Add (int8)" : "MatMul (int8)"], "\(policy): \(kinds)")
         let a = try #require(try target.plan(opset: 21).run(inputs: ["x": input]).values.first)
         let b = try #require(try portable.plan(opset: 21).run(inputs: ["x": input]).values.first)

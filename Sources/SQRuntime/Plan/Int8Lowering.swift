@@ -11,9 +11,10 @@ import SQIR
 ///   point 128 on both Q and DQ (the same codes shifted by 128: `quantize{target=onnxruntime}`),
 ///   the same scale value on Q and DQ; per tensor (O3 constant or O2 computed) or per row
 ///   (opset-21 blocked, `axis = -1`, `block_size = K`, as O1 writes it);
-/// - the onnxruntime target's dynamic form `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)`
-///   (Δ per row `[…, T, 1]` or per tensor): the same kernel as the blocked / per-tensor QDQ
-///   form of x with scale Δ, anchored on the Mul;
+/// - the onnxruntime target's dynamic form `Mul(MatMul(DQ(Q(x, Δ, zp), 1, 128)), DQ(W)), Δ)`
+///   (zp 128, or `Expand(128, Shape(Δ))` for a Q blocked per row) and its older
+///   `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (Δ per row `[…, T, 1]` or per tensor):
+///   the same kernel as the blocked / per-tensor QDQ form of x with scale Δ, anchored on the Mul;
 /// - weights: a constant int8 matrix, zero point 0, per tensor or per output channel;
 /// - Gemm: transA = 0, alpha = beta = 1, C absent or a constant bias of N values;
 /// - attention MatMuls with both operands activations in QDQ run as a batched int8 GEMM.
@@ -156,32 +157,54 @@ struct Int8Lowering {
         return (add, Fusion(kernel: kernel, inputs: fusion.inputs, kind: fusion.kind.replacingOccurrences(of: "MatMul", with: "MatMul+Add")))
     }
 
-    /// `QDQForms.scaledProduct`, `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (either
-    /// Mul operand order), the onnxruntime target's dynamic form: the product is read only by
-    /// the Mul, and the Div and the Mul use the same Δ. It is x quantized with scale Δ (x / Δ / 1 == x / Δ), so
-    /// it runs as the QDQ form's kernel: per row when Δ is O1's row-scale subgraph (absorbed)
-    /// or a `[…, T, 1]` tensor, per tensor when Δ is a scalar.
+    /// `QDQForms.scaledProduct` (either Mul operand order), the onnxruntime target's dynamic
+    /// form: `Mul(MatMul(DQ(Q(x, Δ, zp), 1, 128)), DQ(W)), Δ)` with Q per tensor (Δ one value)
+    /// or blocked per row (`axis = -1, block_size = K`), or the older
+    /// `Mul(MatMul(DQ(Q(Div(x, Δ), 1, 128)), DQ(W)), Δ)` (x / Δ / 1 == x / Δ); the product is
+    /// read only by the Mul, which uses the Q's (the Div's) Δ. Either is x quantized with scale
+    /// Δ, so it runs as the QDQ form's kernel: per row when Δ is O1's row-scale subgraph
+    /// (absorbed) or a `[…, T, 1]` tensor, per tensor when Δ is a scalar.
     private static func matchScaledProduct(_ mul: Node) -> (Fusion, [Node], Node)? {
         guard mul.inputs.count == 2, let m = PatternMatcher.match(QDQForms.scaledProduct, root: mul),
-              let matmul = m.node("product"), let div = m.node("x"), let input = m["input"], let scale = m["delta"],
-              let x = activation(m), x.parameters.blockSize == 0, let w = weight(m, outputAxis: 1) else { return nil }
+              let matmul = m.node("product"), let input = m["input"], let scale = m["delta"],
+              let w = weight(m, outputAxis: 1) else { return nil }
         let k = w.tensor.shape[0]
         let rows = ActivationQDQ(axis: -1, blockSize: k)
+        let quantizeNodes: [Node]
+        // The Q's layout, when it quantizes with Δ itself: nil per tensor, else per row.
+        var blocked: Bool?
+        if let div = m.node("x") {
+            guard let x = activation(m), x.parameters.blockSize == 0 else { return nil }
+            quantizeNodes = [x.dq, x.q, div]
+        } else {
+            guard let q = m.node("quantize"), let dq = m.node("dequantize"),
+                  (dq.int(QDQForms.axis) ?? 1) == 1 || dq.int(QDQForms.axis) == -1 else { return nil }
+            let block = q.int(QDQForms.blockSize) ?? 0
+            if block > 0 {
+                guard q.int(QDQForms.axis) == -1, block == k, m.node("zeroPointExpand") != nil else { return nil }
+            } else {
+                guard m.node("zeroPointExpand") == nil else { return nil }
+            }
+            blocked = block > 0
+            quantizeNodes = [dq, q] + ["zeroPointExpand", "zeroPointShape"].compactMap { m.node($0) }
+        }
         let parameters: ActivationQDQ
         let dynamic = dynamicRowScale(scale, of: input, rows, k: k)
-        if dynamic != nil {
+        let dims = scale.type?.dims
+        if dynamic != nil, blocked != false {
             parameters = rows
-        } else if let dims = scale.type?.dims, dims.allSatisfy({ $0.value == 1 }) {
+        } else if blocked != true, let dims, dims.allSatisfy({ $0.value == 1 }) {
             parameters = ActivationQDQ(axis: 1, blockSize: 0)
-        } else if let dims = scale.type?.dims, dims.last?.value == 1, dims.count >= 2 {
+        } else if blocked != false, let dims, dims.last?.value == 1, dims.count >= 2 {
             parameters = rows
         } else {
             return nil
         }
+        let rowScale = parameters.blockSize > 0 ? dynamic : nil
         guard let kernel = try? Int8LinearKernel(activation: parameters, weight: w.tensor, scales: w.scales,
-                                                 transposed: false, bias: nil, dynamicScale: dynamic?.scale) else { return nil }
-        let fusion = Fusion(kernel: kernel, inputs: dynamic == nil ? [input, scale] : [input], kind: "MatMul (int8)")
-        return (fusion, [matmul, x.dq, x.q, div, w.dq] + (dynamic?.nodes ?? []), matmul)
+                                                 transposed: false, bias: nil, dynamicScale: rowScale?.scale) else { return nil }
+        let fusion = Fusion(kernel: kernel, inputs: rowScale == nil ? [input, scale] : [input], kind: "MatMul (int8)")
+        return (fusion, [matmul] + quantizeNodes + [w.dq] + (rowScale?.nodes ?? []), matmul)
     }
 
     /// The O1 scale subgraph `Max(Div(ReduceMax(Abs(x), axes=[-1], keepdims=1), c), m)` of
@@ -232,14 +255,14 @@ struct Int8Lowering {
         let divisor: Tensor, minValue: Tensor
 
         init?(_ scale: Value, of x: Value) {
-            guard let m = PatternMatcher.match(Int8Lowering.scalePattern, value: scale), m["x"] === x,
+            guard let m = PatternMatcher.match(Int8Lowering.scalePattern, value: scale), m["x"] === x, QDQForms.reducesAlike(m),
                   let reduce = m.node("reduce"), let divisor = m.constant("divisor"), let minValue = m.constant("minimum")
             else { return nil }
             (match, self.reduce, self.divisor, self.minValue) = (m, reduce, divisor, minValue)
         }
 
         /// The nodes the kernel absorbs.
-        var nodes: [Node] { ["max", "div", "reduce", "abs"].compactMap { match.node($0) } }
+        var nodes: [Node] { ["max", "div", "absMax", "negate", "reduceMin", "reduce", "abs"].compactMap { match.node($0) } }
 
         /// ReduceMax's axes (`QDQForms.reduceAxes`).
         func axes(default missing: [Int]?) -> [Int]? { QDQForms.reduceAxes(match, default: missing) }

@@ -39,9 +39,13 @@ public enum ActivationQuantMode: Hashable, Sendable, CustomStringConvertible {
 ///   {axis, block_size}` (a blocked zero point would need Δ's run-time shape, so it is
 ///   omitted and `output_dtype` selects int8).
 /// With `target = .onnxruntime` activations are uint8 with zero point 128 (the same codes
-/// shifted by 128, see `QuantTarget`); a dynamic scale is applied around a scale-1 pair:
-/// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)`, and `scaleOutput(of:by:)` multiplies the
-/// consumer's product by `Δ`.
+/// shifted by 128, see `QuantTarget`); a dynamic scale Δ (max |x| written as
+/// `Max(ReduceMax(x), Neg(ReduceMin(x)))`) quantizes and the pair reads the codes with scale 1:
+/// `Q(x, Δ, 128) → DQ(·, 1, 128)` per tensor, `Q(x, Δ, Expand(128, Shape(Δ))) {axis,
+/// block_size} → DQ(·, 1, 128)` per token (`QDQForms.quantizedByDelta`), or, for operands
+/// that are not all MatMuls with a weight (Gemm, attention) or not float32, the older
+/// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)`; `scaleOutput(of:by:)` multiplies the consumer's
+/// product by `Δ`.
 /// Shared constants (127, tiny, zero point, axes) are created once per builder.
 final class QDQBuilder {
     let graph: Graph
@@ -114,9 +118,13 @@ final class QDQBuilder {
     /// Inserts `x → Q → DQ` (and the scale computation) before `anchor`; returns the DQ
     /// output, and for the onnxruntime target's dynamic scales the scale the consumer's
     /// product must be multiplied by. `floatType` is x's element type: scales and constants
-    /// are written in it.
-    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType = .float, before anchor: Node) -> QuantizedOperand {
-        if target == .onnxruntime { return uint8QuantizeDequantize(x, mode: mode, floatType: floatType, before: anchor) }
+    /// are written in it. `linearOnly`: every consumer of the operand is a MatMul with a
+    /// weight (the onnxruntime target then quantizes with Δ itself, no Div).
+    func quantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType = .float, linearOnly: Bool = false,
+                            before anchor: Node) -> QuantizedOperand {
+        if target == .onnxruntime {
+            return uint8QuantizeDequantize(x, mode: mode, floatType: floatType, byDelta: linearOnly && floatType == .float, before: anchor)
+        }
         let scale: Value
         var attributes: [Attribute] = []
         var qInputs: [Value?]
@@ -144,9 +152,12 @@ final class QDQBuilder {
     }
 
     /// The onnxruntime target: `Q(x, Δ, 128) → DQ` for a static Δ; for a dynamic one,
+    /// `byDelta`: `Q(x, Δ, zp) → DQ(·, 1, 128)` (the codes of x quantized with Δ, read with
+    /// scale 1; a blocked Q's zero point is `Expand(128, Shape(Δ))`, Δ's run-time shape), else
     /// `Q(Div(x, Δ), 1, 128) → DQ(·, 1, 128)` (x / Δ / 1 is x / Δ exactly, so the codes are
-    /// those of `Q(x, Δ)`), with Δ returned as the post-scale.
-    private func uint8QuantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType, before anchor: Node) -> QuantizedOperand {
+    /// those of `Q(x, Δ)`); Δ is returned as the post-scale.
+    private func uint8QuantizeDequantize(_ x: Value, mode: ActivationQuantMode, floatType: DType, byDelta: Bool,
+                                         before anchor: Node) -> QuantizedOperand {
         switch mode {
         case .staticPerTensor(let value):
             let scale = staticScale(x, value, floatType)
@@ -155,6 +166,28 @@ final class QDQBuilder {
             var reduceAxis: Int?
             if case .dynamicBlocked(let axis, _) = mode { reduceAxis = axis }
             let scale = dynamicScale(x, reduceAxis: reduceAxis, floatType, before: anchor)
+            if byDelta {
+                var zeroPoint = uint8ZeroPoint
+                var attributes: [Attribute] = []
+                if case .dynamicBlocked(let axis, let blockSize) = mode {
+                    let shape = graph.makeNode(QDQForms.shapeOp, name: x.name + "/zero_point/" + QDQForms.shapeOp, inputs: [scale],
+                                               before: anchor)
+                    let expand = graph.makeNode(QDQForms.expandOp, name: x.name + "/zero_point/" + QDQForms.expandOp,
+                                                inputs: [uint8ZeroPoint, shape.output(0)], before: anchor)
+                    guard let expanded = expand.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
+                    expanded.type = scale.type.map { TensorType(.uint8, $0.dims) }
+                    zeroPoint = expanded
+                    attributes = [Attribute(QDQForms.axis, .int(axis)), Attribute(QDQForms.blockSize, .int(blockSize))]
+                }
+                let q = graph.makeNode(QDQForms.quantizeOp, name: x.name + "/" + QDQForms.quantizeOp, inputs: [x, scale, zeroPoint],
+                                       attributes: attributes, before: anchor)
+                guard let codes = q.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
+                codes.type = x.type.map { TensorType(.uint8, $0.dims) }
+                let dq = graph.makeNode(QDQForms.dequantizeOp, name: x.name + "/" + QDQForms.dequantizeOp,
+                                        inputs: [codes, unitScale(floatType), uint8ZeroPoint], before: anchor)
+                dq.output(0)?.type = x.type
+                return QuantizedOperand(value: dq.output(0) ?? x, postScale: scale)
+            }
             let divided = graph.makeNode(QDQForms.applyScaleOp, name: x.name + "/scale/Apply", inputs: [x, scale], before: anchor)
             guard let scaled = divided.output(0) else { return QuantizedOperand(value: x, postScale: nil) }
             scaled.type = x.type
@@ -214,17 +247,30 @@ final class QDQBuilder {
         add.setOutput(0, product)
     }
 
-    /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)` (`QDQForms.dynamicScale()`).
+    /// `Max(Div(ReduceMax(Abs(x) [, axes], keepdims), 127), tiny)` (`QDQForms.dynamicScale()`);
+    /// for the onnxruntime target max |x| is `Max(ReduceMax(x), Neg(ReduceMin(x)))`, the same
+    /// value without the Abs pass over x.
     private func dynamicScale(_ x: Value, reduceAxis: Int?, _ floatType: DType, before anchor: Node) -> Value {
         let base = x.name
-        let abs = graph.makeNode(QDQForms.absOp, name: base + "/scale/" + QDQForms.absOp, inputs: [x], before: anchor)
-        var reduceInputs: [Value?] = [abs.output(0)]
-        if let reduceAxis { reduceInputs.append(axes(reduceAxis)) }
-        let reduce = graph.makeNode(QDQForms.reduceMaxOp, name: base + "/scale/" + QDQForms.reduceMaxOp, inputs: reduceInputs,
-                                    attributes: [Attribute(QDQForms.keepDims, .int(reduceAxis == nil ? 0 : 1))],
-                                    before: anchor)
+        let keepDims = [Attribute(QDQForms.keepDims, .int(reduceAxis == nil ? 0 : 1))]
+        func reduction(_ op: String, _ input: Value?) -> Node {
+            var inputs: [Value?] = [input]
+            if let reduceAxis { inputs.append(axes(reduceAxis)) }
+            return graph.makeNode(op, name: base + "/scale/" + op, inputs: inputs, attributes: keepDims, before: anchor)
+        }
+        let absMax: Value?
+        if target == .onnxruntime {
+            let high = reduction(QDQForms.reduceMaxOp, x), low = reduction(QDQForms.reduceMinOp, x)
+            let negated = graph.makeNode(QDQForms.negateOp, name: base + "/scale/" + QDQForms.negateOp, inputs: [low.output(0)],
+                                         before: anchor)
+            absMax = graph.makeNode(QDQForms.clampOp, name: base + "/scale/AbsMax", inputs: [high.output(0), negated.output(0)],
+                                    before: anchor).output(0)
+        } else {
+            let abs = graph.makeNode(QDQForms.absOp, name: base + "/scale/" + QDQForms.absOp, inputs: [x], before: anchor)
+            absMax = reduction(QDQForms.reduceMaxOp, abs.output(0)).output(0)
+        }
         let div = graph.makeNode(QDQForms.divideOp, name: base + "/scale/" + QDQForms.divideOp,
-                                 inputs: [reduce.output(0), maxInt8(floatType)], before: anchor)
+                                 inputs: [absMax, maxInt8(floatType)], before: anchor)
         let clamp = graph.makeNode(QDQForms.clampOp, name: base + "/scale/" + QDQForms.clampOp,
                                    inputs: [div.output(0), minimumScale(floatType)], before: anchor)
         if reduceAxis == nil { clamp.output(0)?.type = TensorType(floatType, shape: []) }

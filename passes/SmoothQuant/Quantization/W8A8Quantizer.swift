@@ -163,6 +163,13 @@ public struct W8A8Quantizer {
                (position[ObjectIdentifier(current)] ?? 0) <= (position[ObjectIdentifier(op.node)] ?? 0) { continue }
             firstConsumer[key] = op.node
         }
+        // Operands read only by MatMuls with a weight: the onnxruntime target's form without a Div.
+        let linearMatMuls = Set(linearNodes.filter { $0.node.isOp("MatMul") }.map { ObjectIdentifier($0.node) })
+        var linearOnly: [SharedKey: Bool] = [:]
+        for op in operands {
+            let key = SharedKey(value: ObjectIdentifier(op.value), mode: op.mode)
+            linearOnly[key] = (linearOnly[key] ?? true) && linearMatMuls.contains(ObjectIdentifier(op.node))
+        }
         var postScales: [(node: Node, scale: Value)] = []
         for op in operands {
             let key = SharedKey(value: ObjectIdentifier(op.value), mode: op.mode)
@@ -173,9 +180,10 @@ public struct W8A8Quantizer {
                 let anchor = firstConsumer[key] ?? op.node
                 if Float32Islands.needed(for: op.floatType) {
                     operand = builder.quantizeDequantize(islands.widened(op.value, before: anchor), mode: op.mode,
-                                                         floatType: .float, before: anchor)
+                                                         floatType: .float, linearOnly: linearOnly[key] ?? false, before: anchor)
                 } else {
-                    operand = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType, before: anchor)
+                    operand = builder.quantizeDequantize(op.value, mode: op.mode, floatType: op.floatType,
+                                                         linearOnly: linearOnly[key] ?? false, before: anchor)
                 }
                 shared[key] = operand
                 report.activationQDQ += 1
