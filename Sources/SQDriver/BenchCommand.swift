@@ -166,6 +166,10 @@ struct BenchCommand {
                 let unit = decodeSteps == nil ? "run" : "decode step"
                 Console.out("  profile: mean per \(unit) over the timed runs, steps sum to "
                             + String(format: "%.2f ms", profile.stepMilliseconds))
+                let memo = plan.shapeMemoStats
+                if memo.steps > 0 {
+                    Console.out("  shape memo: \(memo.steps) steps; \(memo.hits) runs of them served from it, \(memo.misses) computed (all runs)")
+                }
                 Console.out(Self.table(profile.byKind, title: "op kind"))
                 Console.out(Self.table(Array(profile.byNode.prefix(Self.nodeRows)), title: "node (digits as #)"))
                 if profile.byNode.count > Self.nodeRows {
