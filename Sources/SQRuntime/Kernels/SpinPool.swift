@@ -155,6 +155,12 @@ final class SpinPool: @unchecked Sendable {
             sq_spin_pause()
             spins += 1
             if spins & 255 == 0 && awakeRequests.load(ordering: .relaxed) > 0 {
+                // Kept awake for a run: offer the core to other runnable threads every few
+                // microseconds (a no-op on an idle core), so that on a busy machine the
+                // spinning worker does not take time slices from the thread running the plan
+                // or from other processes; then a job finds it asleep-in-place and the
+                // caller runs the pieces itself.
+                sched_yield()
                 deadline = DispatchTime.now().uptimeNanoseconds + SpinPool.spinNanoseconds
                 continue
             }
