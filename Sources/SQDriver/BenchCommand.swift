@@ -102,7 +102,9 @@ struct BenchCommand {
         let source = try SampleLoader.open(data, model: model)
         let samples = try (0..<source.count).map { try source.sample(at: $0) }
         let planStart = DispatchTime.now().uptimeNanoseconds
-        let plan = try ExecutionPlan(model: model)
+        // SQOPT_SHAPE_MEMO=1: with the shape memo (PlanOptions.memoizeShapes, off by default), for measuring.
+        let memoize = ProcessInfo.processInfo.environment["SQOPT_SHAPE_MEMO"] == "1"
+        let plan = try ExecutionPlan(model: model, options: PlanOptions(memoizeShapes: memoize))
         let planMilliseconds = Self.milliseconds(since: planStart)
 
         let profiling = parsed.has("--profile")

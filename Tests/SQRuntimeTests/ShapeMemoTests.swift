@@ -27,22 +27,24 @@ import Testing
         return g
     }
 
+    static let on = PlanOptions(memoizeShapes: true)
+
     static func inputs(_ batch: Int, _ seq: Int, len: Int64 = 5) -> [String: Tensor] {
         ["x": floats([batch, seq], (0..<(batch * seq)).map { Float($0) }), "len": Tensor(scalar: len)]
     }
 
     @Test func memoizesOnlyShapeArithmetic() throws {
-        let plan = try Self.graph().plan()
+        let plan = try Self.graph().plan(options: Self.on)
         // Shape, Gather, Unsqueeze, Concat and Mul; not Reshape (its data is an activation)
         // nor Add (it reads a graph input).
         #expect(plan.shapeMemoStats.steps == 5)
-        let off = try Self.graph().plan(options: PlanOptions(memoizeShapes: false))
-        #expect(off.shapeMemoStats.steps == 0)
+        let off = try Self.graph().plan()
+        #expect(off.shapeMemoStats.steps == 0, "off by default")
     }
 
     @Test func invalidatesWhenShapesChange() throws {
-        let plan = try Self.graph().plan()
-        let reference = try Self.graph().plan(options: PlanOptions(memoizeShapes: false))
+        let plan = try Self.graph().plan(options: Self.on)
+        let reference = try Self.graph().plan()
         // Repeats, changes of the memoized dim (batch), of the other dim only (seq: Shape
         // misses, Gather hits), of the non-shape input, and back.
         let runs: [(Int, Int, Int64)] = [(2, 3, 5), (2, 3, 5), (4, 3, 5), (2, 3, 5), (2, 6, 5), (2, 6, 9), (1, 6, 9), (1, 6, 9)]
@@ -67,14 +69,14 @@ import Testing
     }
 
     @Test func heldMemoOutputsAreNotOverwritten() throws {
-        let plan = try Self.graph().plan()
+        let plan = try Self.graph().plan(options: Self.on)
         let first = try #require(try plan.run(inputs: Self.inputs(2, 3))["concat"])
         for (b, s) in [(2, 3), (7, 1), (2, 3), (3, 3)] { _ = try plan.run(inputs: Self.inputs(b, s)) }
         #expect(first.elements(as: Int64.self) == [2, -1])
     }
 
     @Test func concurrentRunsWithDifferentShapesAgree() throws {
-        let plan = try Self.graph().plan()
+        let plan = try Self.graph().plan(options: Self.on)
         let shapes = (0..<16).map { (1 + $0 % 3, 1 + $0 % 5) }
         let results = Mutex([[Int64]](repeating: [], count: shapes.count))
         DispatchQueue.concurrentPerform(iterations: shapes.count) { i in

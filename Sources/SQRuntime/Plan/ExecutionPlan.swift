@@ -29,12 +29,15 @@ public struct PlanOptions: Sendable {
     public var packedWeightBytes: Int = .max
     /// Keep the last inputs and outputs of every shape-arithmetic step (ops on shapes and
     /// constants only, `ShapeMemo`) and skip the step when a run gives it the same inputs
-    /// again, as consecutive decode steps of a KV-cache decoder mostly do. Exact.
-    public var memoizeShapes: Bool = true
+    /// again, as consecutive decode steps of a KV-cache decoder mostly do. Exact. Off by
+    /// default: in a SmolLM2 decode step ≈ 1 100 of its 1 750 steps hit, but a lookup cost
+    /// more than the Shape/Gather/Unsqueeze kernels it skips (2.0 → 3.0 ms per token,
+    /// docs/performance.md).
+    public var memoizeShapes: Bool = false
 
     public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true,
                 bufferCacheBytes: Int = 2 << 30, fuseElementwise: Bool = true, observable: Set<String> = [],
-                packedWeightBytes: Int = .max, memoizeShapes: Bool = true) {
+                packedWeightBytes: Int = .max, memoizeShapes: Bool = false) {
         self.memoizeShapes = memoizeShapes
         self.observable = observable
         self.packedWeightBytes = packedWeightBytes
