@@ -102,7 +102,9 @@ struct BenchCommand {
         let source = try SampleLoader.open(data, model: model)
         let samples = try (0..<source.count).map { try source.sample(at: $0) }
         let planStart = DispatchTime.now().uptimeNanoseconds
-        let plan = try ExecutionPlan(model: model)
+        // SQOPT_SHAPE_MEMO=1: with the shape memo (PlanOptions.memoizeShapes, off by default), for measuring.
+        let memoize = ProcessInfo.processInfo.environment["SQOPT_SHAPE_MEMO"] == "1"
+        let plan = try ExecutionPlan(model: model, options: PlanOptions(memoizeShapes: memoize))
         let planMilliseconds = Self.milliseconds(since: planStart)
 
         let profiling = parsed.has("--profile")
@@ -166,6 +168,10 @@ struct BenchCommand {
                 let unit = decodeSteps == nil ? "run" : "decode step"
                 Console.out("  profile: mean per \(unit) over the timed runs, steps sum to "
                             + String(format: "%.2f ms", profile.stepMilliseconds))
+                let memo = plan.shapeMemoStats
+                if memo.steps > 0 {
+                    Console.out("  shape memo: \(memo.steps) steps; \(memo.hits) runs of them served from it, \(memo.misses) computed (all runs)")
+                }
                 Console.out(Self.table(profile.byKind, title: "op kind"))
                 Console.out(Self.table(Array(profile.byNode.prefix(Self.nodeRows)), title: "node (digits as #)"))
                 if profile.byNode.count > Self.nodeRows {

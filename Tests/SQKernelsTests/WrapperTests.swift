@@ -37,10 +37,10 @@ struct WrapperTests {
         #expect(tall.range(0).upperBound == tall.range(1).lowerBound && tall.range(0).upperBound % 16 == 0)
     }
 
-    @Test("partition: decode products (m = 1) split panels once B is large enough to stream (SQOPT_SPLIT_DECODE=1)")
+    @Test("partition: decode products (m = 1) split panels once B is large enough to stream")
     func decodePartition() {
         // 576 x 1536 int8 (0.9 MB): work alone (1.8e6 ops) is below the threshold.
-        // (The threshold as SQOPT_SPLIT_DECODE=1 sets it; the default is infinite.)
+        // (The default threshold; SQOPT_SPLIT_DECODE=0 makes it infinite.)
         let decode = GemmPartition(rows: 1, panels: 48, operations: 2.0 * 576 * 1536,
                                    minOperationsPerThread: int8MinOperationsPerThread, threads: 2,
                                    weightBytes: 576 * 1536, streamedBytes: 576 * 1536,
@@ -60,7 +60,7 @@ struct WrapperTests {
         #expect(narrow.pieces == 1)
     }
 
-    @Test("decode shapes (m = 1…3), split as SQOPT_SPLIT_DECODE=1 splits them: 1 and 2 threads give the same bits")
+    @Test("decode shapes (m = 1…3), split as decode products are split: 1 and 2 threads give the same bits")
     func decodeThreads() throws {
         let (k, n) = (576, 1536 + 17)  // a partial last panel
         let b = Self.floats(k * n, seed: 40), bias = Self.floats(n, seed: 41)

@@ -126,7 +126,7 @@ struct GemmPartition {
     ///     time to stream B, not `operations` at the compute rate: they are split by panels
     ///     once each piece streams at least `minStreamedBytesPerThread`.
     ///   - minStreamedBytes: the threshold for `streamedBytes` (default
-    ///     `minStreamedBytesPerThread`, infinite unless `SQOPT_SPLIT_DECODE=1`).
+    ///     `minStreamedBytesPerThread`; infinite with `SQOPT_SPLIT_DECODE=0`).
     init(rows: Int, panels: Int, operations: Double, minOperationsPerThread: Double,
          threads: Int, weightBytes: Int = .max, streamedBytes: Int = 0,
          minStreamedBytes: Double = minStreamedBytesPerThread) {
@@ -179,19 +179,18 @@ struct GemmPartition {
 /// costs ≈ 1 µs, waking a Dispatch worker ≈ 40–50 µs.
 let minSecondsPerThread = SpinPool.shared != nil ? 20e-6 : 500e-6
 
-/// With `SQOPT_SPLIT_DECODE=1`: the least packed B one thread should stream for a split
-/// to pay, ≈ 5 µs at the ≈ 50–80 GB/s a core reads B from L2/L3 (a hand-off to a spinning
+/// The least packed B one thread should stream for a split of a product with few rows to
+/// pay, ≈ 5 µs at the ≈ 50–80 GB/s a core reads B from L2/L3 (a hand-off to a spinning
 /// worker costs ≈ 1 µs). SmolLM2's decode projections (m = 1; 576 × 1536 int8 is 0.9 MB)
 /// then split in two; the 576 × 192 ones (0.1 MB) stay on the calling thread. Only with
 /// the spinning pool: a Dispatch wake-up (≈ 40–50 µs) costs more than such a product.
 ///
-/// Off by default (infinite): the split kernels run 1.5–1.8× faster on two threads, but a
-/// whole SmolLM2 decode step gained only 1.06× (int8) on a quiet machine, and on a loaded
-/// one (load 2.5–6) two threads made a step 1.2–1.9× slower than one — a piece of
-/// ≈ 25 µs waits for a whole time slice when its worker is descheduled
-/// (docs/performance.md, 2026-12-03).
+/// On by default since the workers stay awake for a whole plan run (`SpinPool.keepAwake`)
+/// and yield while they wait: before, each split product paid a wake-up and a whole decode
+/// step gained nothing (docs/performance.md, 2026-12-03). `SQOPT_SPLIT_DECODE=0` turns it
+/// off (infinite).
 let minStreamedBytesPerThread: Double =
-    SpinPool.shared != nil && ProcessInfo.processInfo.environment["SQOPT_SPLIT_DECODE"] == "1"
+    SpinPool.shared != nil && ProcessInfo.processInfo.environment["SQOPT_SPLIT_DECODE"] != "0"
         ? 256 * 1024 : .infinity
 
 /// Throws unless a buffer holds at least `expected` elements.

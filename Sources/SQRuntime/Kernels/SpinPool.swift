@@ -31,7 +31,14 @@ final class SpinPool: @unchecked Sendable {
         return 200_000
     }()
 
+    /// Whether `keepAwake` keeps the workers spinning for a whole plan run: on unless
+    /// `SQOPT_SPIN_DURING_RUN=0` (for measuring).
+    static let spinDuringRun: Bool = ProcessInfo.processInfo.environment["SQOPT_SPIN_DURING_RUN"] != "0"
+
     private let workerCount: Int
+    /// Callers inside `keepAwake` (plan runs in progress): while it is positive, idle
+    /// workers keep spinning past `spinNanoseconds` instead of sleeping.
+    private let awakeRequests = Atomic<Int>(0)
     /// Bumped after a job is published; workers wait for it to change.
     private let generation = Atomic<Int>(0)
     private let nextPiece = Atomic<Int>(0)
@@ -63,6 +70,23 @@ final class SpinPool: @unchecked Sendable {
             thread.name = "sqopt-kernel-\(index + 1)"
             thread.start()
         }
+    }
+
+    /// Runs `body` with the workers kept awake: an idle worker spins (instead of falling
+    /// asleep after `spinNanoseconds`) until `body` returns, and sleeping workers are woken
+    /// now. A decode step runs its split products 100–300 µs apart; without this each of
+    /// them paid a wake-up (≈ 40–50 µs, ≈ 30 context switches per SmolLM2 token) and the
+    /// split saved nothing. The workers go back to sleep `spinNanoseconds` after the last
+    /// caller leaves. Nested and concurrent callers are counted.
+    func keepAwake<R>(_ body: () throws -> R) rethrows -> R {
+        guard SpinPool.spinDuringRun else { return try body() }
+        if awakeRequests.add(1, ordering: .sequentiallyConsistent).oldValue == 0 {
+            for slot in slots where slot.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+                slot.wakeup.signal()
+            }
+        }
+        defer { awakeRequests.subtract(1, ordering: .sequentiallyConsistent) }
+        return try body()
     }
 
     /// Runs `body(0..<pieces)` on the caller and the workers; returns when all are done.
@@ -121,19 +145,33 @@ final class SpinPool: @unchecked Sendable {
         }
     }
 
-    /// Spin until the generation moves past `seen`; after `spinNanoseconds`, sleep.
+    /// Spin until the generation moves past `seen`; `spinNanoseconds` after the last
+    /// `keepAwake` caller left (or the wait began), sleep. Returns early when `keepAwake`
+    /// wakes a sleeping worker (the caller checks for a job and waits again).
     private func waitForJob(_ index: Int, after seen: Int) {
-        let deadline = DispatchTime.now().uptimeNanoseconds + SpinPool.spinNanoseconds
+        var deadline = DispatchTime.now().uptimeNanoseconds + SpinPool.spinNanoseconds
         var spins = 0
         while generation.load(ordering: .acquiring) == seen {
             sq_spin_pause()
             spins += 1
+            if spins & 255 == 0 && awakeRequests.load(ordering: .relaxed) > 0 {
+                // Kept awake for a run: offer the core to other runnable threads every few
+                // microseconds (a no-op on an idle core), so that on a busy machine the
+                // spinning worker does not take time slices from the thread running the plan
+                // or from other processes; then a job finds it asleep-in-place and the
+                // caller runs the pieces itself.
+                sched_yield()
+                deadline = DispatchTime.now().uptimeNanoseconds + SpinPool.spinNanoseconds
+                continue
+            }
             if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds > deadline {
                 let slot = slots[index]
                 slot.sleeping.store(true, ordering: .sequentiallyConsistent)
-                if generation.load(ordering: .sequentiallyConsistent) != seen {
-                    // A job arrived meanwhile. If the submitter already cleared our flag
-                    // it also signalled: consume that signal to keep the count balanced.
+                if generation.load(ordering: .sequentiallyConsistent) != seen
+                    || awakeRequests.load(ordering: .sequentiallyConsistent) > 0 {
+                    // A job (or a `keepAwake` caller) arrived meanwhile. If it already
+                    // cleared our flag it also signalled: consume that signal to keep the
+                    // count balanced.
                     if !slot.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
                         slot.wakeup.wait()
                     }

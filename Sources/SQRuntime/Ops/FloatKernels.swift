@@ -62,6 +62,28 @@ func fastFloatArithmetic(_ op: ArithmeticOp, _ a: Tensor, _ b: Tensor, _ pool: B
 
 /// out = Op(a, b) for float32 tensors with broadcasting.
 func floatBinary<Op: FloatBinaryFunction>(_ op: Op.Type, _ a: Tensor, _ b: Tensor, _ pool: BufferPool) throws -> Tensor {
+    // Same shapes, or a one-element operand of rank ≤ the other's: one plain loop, without
+    // the broadcast plan (its dozen small arrays cost more than a decode step's vectors).
+    if a.shape == b.shape || (b.count == 1 && b.rank <= a.rank) || (a.count == 1 && a.rank <= b.rank) {
+        let outShape = a.shape == b.shape || (b.count == 1 && b.rank <= a.rank) ? a.shape : b.shape
+        return try a.withElements(as: Float.self) { ea in
+            try b.withElements(as: Float.self) { eb in
+                try pool.make(Float.self, shape: outShape) { out in
+                    let pa = try base(ea), pb = try base(eb), po = try base(out)
+                    let n = out.count
+                    if ea.count == n && eb.count == n {
+                        for i in 0..<n { po[i] = Op.apply(pa[i], pb[i]) }
+                    } else if eb.count == 1 && ea.count == n {
+                        let v = pb[0]
+                        for i in 0..<n { po[i] = Op.apply(pa[i], v) }
+                    } else {
+                        let v = pa[0]
+                        for i in 0..<n { po[i] = Op.apply(v, pb[i]) }
+                    }
+                }
+            }
+        }
+    }
     let it = try BroadcastIteration([a.shape, b.shape])
     let n = it.inner
     let sa = it.innerStrides[0], sb = it.innerStrides[1]

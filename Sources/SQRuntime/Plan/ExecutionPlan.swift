@@ -27,10 +27,18 @@ public struct PlanOptions: Sendable {
     /// reuses: memory stays at the model's size plus one layer, at some cost in speed.
     /// Default: no limit. `calibrate` uses 64 MiB (`InterpreterRunner`).
     public var packedWeightBytes: Int = .max
+    /// Keep the last inputs and outputs of every shape-arithmetic step (ops on shapes and
+    /// constants only, `ShapeMemo`) and skip the step when a run gives it the same inputs
+    /// again, as consecutive decode steps of a KV-cache decoder mostly do. Exact. Off by
+    /// default: in a SmolLM2 decode step ≈ 1 100 of its 1 750 steps hit, but a lookup cost
+    /// more than the Shape/Gather/Unsqueeze kernels it skips (2.0 → 3.0 ms per token,
+    /// docs/performance.md).
+    public var memoizeShapes: Bool = false
 
     public init(foldConstants: Bool = true, maxTensorBytes: Int = 8 << 30, lowerInt8: Bool = true,
                 bufferCacheBytes: Int = 2 << 30, fuseElementwise: Bool = true, observable: Set<String> = [],
-                packedWeightBytes: Int = .max) {
+                packedWeightBytes: Int = .max, memoizeShapes: Bool = false) {
+        self.memoizeShapes = memoizeShapes
         self.observable = observable
         self.packedWeightBytes = packedWeightBytes
         self.foldConstants = foldConstants
@@ -98,6 +106,13 @@ public final class ExecutionPlan: Sendable {
         self.producedByNode = lowering.producedByNode
     }
 
+    /// Shape-arithmetic steps with a memo (`PlanOptions.memoizeShapes`), and their runs
+    /// served from it / computed since the plan was built.
+    public var shapeMemoStats: (steps: Int, hits: Int, misses: Int) {
+        let memos = steps.compactMap(\.memo)
+        return (memos.count, memos.reduce(0) { $0 + $1.hits }, memos.reduce(0) { $0 + $1.misses })
+    }
+
     /// Number of kernels a run executes (after folding and dead-node removal).
     public var stepCount: Int { steps.count }
 
@@ -122,10 +137,11 @@ public final class ExecutionPlan: Sendable {
         if stepNanoseconds.count != steps.count { stepNanoseconds = [UInt64](repeating: 0, count: steps.count) }
         return try withPool { pool in
             var slots = try initialSlots(given)
+            var args: [Tensor?] = []
             let clock = ContinuousClock()
             var last = clock.now
             for (i, step) in steps.enumerated() {
-                try execute(step, &slots, pool)
+                try execute(step, &slots, &args, pool)
                 release(step, &slots, pool)
                 let now = clock.now
                 let d = last.duration(to: now).components
@@ -152,7 +168,13 @@ public final class ExecutionPlan: Sendable {
         let pool = BufferPool(maxTensorBytes: options.maxTensorBytes, reusing: cached)
         var outputs: [String: Tensor] = [:]
         defer { bufferCache.withLock { $0.keep(pool.takeFreeBuffers(), returned: outputs, limit: options.bufferCacheBytes) } }
-        outputs = try body(pool)
+        // The kernel threads spin for the whole run, so the products it splits do not
+        // each wait for a worker to wake up (SpinPool.keepAwake).
+        if let threads = SpinPool.shared {
+            outputs = try threads.keepAwake { try body(pool) }
+        } else {
+            outputs = try body(pool)
+        }
         return outputs
     }
 
@@ -190,16 +212,18 @@ public final class ExecutionPlan: Sendable {
             for slot in observableConstants where wanted(slot) {
                 if let t = slots[slot] { try observer(slotNames[slot], t) }
             }
+            var args: [Tensor?] = []
             for step in steps {
-                try execute(step, &slots, pool)
+                try execute(step, &slots, &args, pool)
                 for case let slot? in step.outputSlots where wanted(slot) {
                     if let t = slots[slot] { try observer(slotNames[slot], t) }
                 }
                 release(step, &slots, pool)
             }
         } else {
+            var args: [Tensor?] = []
             for step in steps {
-                try execute(step, &slots, pool)
+                try execute(step, &slots, &args, pool)
                 release(step, &slots, pool)
             }
         }
@@ -207,16 +231,27 @@ public final class ExecutionPlan: Sendable {
     }
 
     @inline(__always)
-    private func execute(_ step: Step, _ slots: inout [Tensor?], _ pool: BufferPool) throws {
-        var args = [Tensor?]()
-        args.reserveCapacity(step.inputSlots.count)
+    private func execute(_ step: Step, _ slots: inout [Tensor?], _ args: inout [Tensor?], _ pool: BufferPool) throws {
+        // One argument array per run, refilled per step (kernels do not keep it).
+        args.removeAll(keepingCapacity: true)
         for s in step.inputSlots { args.append(s.flatMap { slots[$0] }) }
         let results: [Tensor?]
         do {
-            results = try step.kernel.run(args, pool)
+            if let memo = step.memo {
+                if let kept = memo.lookup(args) {
+                    results = kept
+                } else {
+                    results = try step.kernel.run(args, pool)
+                    memo.store(args, results)
+                }
+            } else {
+                results = try step.kernel.run(args, pool)
+            }
         } catch {
+            args.removeAll(keepingCapacity: true)
             throw located(error, at: step.location)
         }
+        args.removeAll(keepingCapacity: true)
         guard results.count >= step.outputSlots.count else {
             throw IRError(location: step.location, reason: "the kernel produced \(results.count) outputs, the node has \(step.outputSlots.count)")
         }
@@ -250,16 +285,32 @@ struct InputSpec: Sendable {
     let defaultValue: Tensor?
 }
 
-/// One kernel invocation of a run.
-struct Step: Sendable {
+/// One kernel invocation of a run. A class: a run walks ≈ 3 400 steps per SmolLM2 decode
+/// token, and copying a struct of six arrays, strings and an existential retained and
+/// released each of them per step (≈ 5% of a decode step in `perf`).
+final class Step: @unchecked Sendable {
     let kernel: any OpKernel
     /// `node 'name' (OpType)`, for errors.
     let location: String
     let inputSlots: [Int?]
     let outputSlots: [Int?]
-    /// Slots whose last use is this step (node outputs only; never graph outputs).
+    /// Slots whose last use is this step (node outputs only; never graph outputs). Set
+    /// while the plan is lowered, read-only afterwards.
     var releaseAfter: [Int]
     let info: StepInfo
+    /// Shape arithmetic: the last run's inputs and outputs (`PlanOptions.memoizeShapes`).
+    let memo: ShapeMemo?
+
+    init(kernel: any OpKernel, location: String, inputSlots: [Int?], outputSlots: [Int?],
+         releaseAfter: [Int], info: StepInfo, memo: ShapeMemo? = nil) {
+        self.memo = memo
+        self.kernel = kernel
+        self.location = location
+        self.inputSlots = inputSlots
+        self.outputSlots = outputSlots
+        self.releaseAfter = releaseAfter
+        self.info = info
+    }
 }
 
 /// What one step of a plan runs, for profiles: the node (for a fused kernel, the node that

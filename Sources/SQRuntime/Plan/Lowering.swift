@@ -21,6 +21,8 @@ struct Lowering {
 
     private var slotOf: [ObjectIdentifier: Int] = [:]
     private var constantValue: [ObjectIdentifier: Tensor] = [:]
+    /// Slots of shape values: outputs of memoized shape-arithmetic steps (`ShapeMemo`).
+    private var shapeSlots = Set<Int>()
     /// `options.packedWeightBytes` not yet used by packed weights (nil: no limit).
     private let packBudget: PackBudget?
 
@@ -146,9 +148,22 @@ struct Lowering {
         }
         for i in kernel.preparedInputs where i < inputSlots.count { inputSlots[i] = nil }
         let kind = fusion?.kind ?? node.opType
+        var memo: ShapeMemo?
+        if options.memoizeShapes && fused == nil && node.domain.isEmpty && ShapeMemo.memoizableOps.contains(node.opType)
+            && kernel.preparedInputs.isEmpty {
+            let constant = node.inputs.map { $0.map { constantValue[ObjectIdentifier($0)] != nil } ?? false }
+            let onShapes = node.opType == "Shape" || node.opType == "Size" || zip(node.inputs, constant).allSatisfy { value, isConstant in
+                guard let value else { return true }
+                return isConstant || slotOf[ObjectIdentifier(value)].map { shapeSlots.contains($0) } == true
+            }
+            if onShapes {
+                memo = ShapeMemo(opType: node.opType, constantInputs: constant)
+                for case let s? in outputSlots { shapeSlots.insert(s) }
+            }
+        }
         steps.append(Step(kernel: kernel, location: location, inputSlots: inputSlots,
                           outputSlots: outputSlots, releaseAfter: [],
-                          info: StepInfo(node: node.name, opType: node.opType, kind: kind)))
+                          info: StepInfo(node: node.name, opType: node.opType, kind: kind), memo: memo))
     }
 
     /// After the last step that reads a node-computed value, release it (unless it is a

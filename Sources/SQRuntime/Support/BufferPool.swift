@@ -25,8 +25,9 @@ final class BufferPool {
     }
 
     func storage(byteCount: Int) throws -> TensorStorage {
-        if var list = free[byteCount], let s = list.popLast() {
-            free[byteCount] = list
+        // Pops in place: `if var list = free[n]` copied the list (a second reference, so
+        // `popLast` reallocated it) on every reuse.
+        if let s = free[byteCount]?.popLast() {
             reuseCount += 1
             return s
         }

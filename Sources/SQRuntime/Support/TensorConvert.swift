@@ -68,6 +68,10 @@ func computingHalfInFloat(
     _ inputs: [Tensor?], widen indices: [Int]? = nil, _ pool: BufferPool,
     _ body: ([Tensor?]) throws -> [Tensor?]
 ) throws -> [Tensor?] {
+    // Most calls have no half-precision input: check that without building index arrays.
+    if indices == nil && !inputs.contains(where: { $0?.dtype.isHalfPrecision == true }) {
+        return try body(inputs)
+    }
     let which = indices ?? Array(inputs.indices)
     guard let half = which.lazy.compactMap({ $0 < inputs.count ? inputs[$0] : nil }).first(where: { $0.dtype.isHalfPrecision })?.dtype else {
         return try body(inputs)
