@@ -70,6 +70,7 @@ struct MaskedAttentionKernel: OpKernel {
                             let args = UncheckedSendable((q: try base(eq), k: try base(ek), m: try base(em),
                                                           v: try base(ev), o: try base(out)))
                             let operations = 2.0 * Double(batch) * Double(t) * Double(s) * Double(d + dv)
+                            let status = KernelStatus()
                             let partition = GemmPartition(rows: batch, panels: 0, operations: operations,
                                                           minOperationsPerThread: f32MinOperationsPerThread,
                                                           threads: KernelThreads.defaultCount)
@@ -95,8 +96,8 @@ struct MaskedAttentionKernel: OpKernel {
                                         // Whole panels of 32 columns, as the GEMM computes them.
                                         let panels = (longest + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
                                         let width = min(s, panels * Int(SQ_PANEL_COLS))
-                                        _ = sq_f32_gemm_packed(rows, s, d, qBase + i0 * d, d, kPacked, 0, panels,
-                                                               scores, s, nil, 0)
+                                        status.record(sq_f32_gemm_packed(rows, s, d, qBase + i0 * d, d, kPacked, 0, panels,
+                                                                         scores, s, nil, 0))
                                         for r in 0..<rows {
                                             sq_softmax_row_scaled_f32(width, scores + r * s, divisor,
                                                                       p.m + maskBase + (i0 + r) * rowStride,
@@ -106,12 +107,13 @@ struct MaskedAttentionKernel: OpKernel {
                                             sq_f32_pack_b(vBase, dv, 0, width, dv, vPacked)
                                             packedV = width
                                         }
-                                        _ = sq_f32_gemm_packed(rows, dv, width, probabilities, width, vPacked, 0,
-                                                               (dv + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS),
-                                                               oBase + i0 * dv, dv, nil, 0)
+                                        status.record(sq_f32_gemm_packed(rows, dv, width, probabilities, width, vPacked, 0,
+                                                                         (dv + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS),
+                                                                         oBase + i0 * dv, dv, nil, 0))
                                     }
                                 }
                             }
+                            try status.check()
                         }
                     }
                 }
