@@ -105,18 +105,15 @@ def labelled_configurations(alpha: float, extra: bool, family: str, static: bool
             yield (f"SmoothQuant α{alpha} {p} {w} target=onnxruntime lm-head=true",
                    f"calibrate,smooth{{alpha={alpha}}},quantize{{policy={p},weights={w},target=onnxruntime,lm-head=true}}")
     if family == "causal":
-        # The LM head with its input smoothed too (smooth{lm-head=true}), and with every
-        # linear smoothed (scope=all): what an int8 LM head costs when SmoothQuant covers it.
-        yield (f"SmoothQuant α{alpha} O1 per-channel target=onnxruntime lm-head=true, LM head smoothed",
-               f"calibrate,smooth{{alpha={alpha},lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
-        yield (f"SmoothQuant α{alpha} scope=foldable O1 per-channel target=onnxruntime",
-               f"calibrate,smooth{{alpha={alpha},scope=foldable}},quantize{{policy=O1,weights=per-channel,target=onnxruntime}}")
-        yield (f"SmoothQuant α{alpha} scope=foldable O1 per-channel target=onnxruntime lm-head=true, LM head smoothed (the default since 2026-12-03)",
-               f"calibrate,smooth{{alpha={alpha},scope=foldable,lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
-        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel target=onnxruntime",
-               f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-channel,target=onnxruntime}}")
-        yield (f"SmoothQuant α{alpha} scope=all O1 per-channel target=onnxruntime lm-head=true, LM head smoothed",
-               f"calibrate,smooth{{alpha={alpha},scope=all,lm-head=true}},quantize{{policy=O1,weights=per-channel,target=onnxruntime,lm-head=true}}")
+        # The LM head with its input smoothed too (smooth{lm-head=true}), and the wider smoothing
+        # scopes: what an int8 LM head costs when SmoothQuant covers it.
+        for scope, head in (("", True), ("foldable", False), ("foldable", True), ("all", False), ("all", True)):
+            label = f"SmoothQuant α{alpha}{f' scope={scope}' if scope else ''} O1 per-channel target=onnxruntime"
+            if head:
+                label += " lm-head=true, LM head smoothed" + (" (the default since 2026-12-03)" if scope == "foldable" else "")
+            smooth = f"alpha={alpha}" + (f",scope={scope}" if scope else "") + (",lm-head=true" if head else "")
+            yield (label, f"calibrate,smooth{{{smooth}}},quantize{{policy=O1,weights=per-channel,target=onnxruntime"
+                          + (",lm-head=true}" if head else "}"))
     if extra:
         for p, w in (("O1", "per-channel"), ("O3", "per-tensor"), ("O3", "per-channel")):
             yield (f"SmoothQuant α{alpha} scope=all {p} {w}",
