@@ -11,6 +11,7 @@
 #define sq_f32_tile_avx2 sq_f32_tile_generic
 #define sq_f32_tile_avx512 sq_f32_tile_generic
 #define sq_f32_row_avx512 NULL
+#define sq_f32_tile_strided_avx512 NULL
 #define sq_s8_tile_avx2 sq_s8_tile_generic
 #define sq_s8_tile_avx512 sq_s8_tile_generic
 #define sq_s8_row_avx512 NULL
@@ -40,6 +41,7 @@ static const sq_kernel_table tables[] = {
     [SQ_ISA_AVX512] = {
         .name = "avx512",
         .f32_mr = 14, .f32_tile = sq_f32_tile_avx512, .f32_row = sq_f32_row_avx512,
+        .f32_tile_strided = sq_f32_tile_strided_avx512,
         .s8_mr = 8, .s8_tile = sq_s8_tile_avx512, .s8_row = sq_s8_row_avx512,
         .quant_row = sq_quant_row_avx512, .absmax = sq_absmax_avx512,
         .quant_cols = sq_quant_cols_avx512,

@@ -87,6 +87,14 @@ static void fill_bias(size_t m, size_t j0, size_t j1, float *c, size_t ldc,
 int sq_f32_gemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda,
                         const float *packed_b, size_t panel_begin, size_t panel_end,
                         float *c, size_t ldc, const float *bias, int accumulate) {
+    return sq_f32_gemm_packed_prefix(m, n, k, a, lda, packed_b, k * SQ_NR, panel_begin, panel_end, c, ldc,
+                                     bias, accumulate);
+}
+
+int sq_f32_gemm_packed_prefix(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                              const float *packed_b, size_t panel_stride, size_t panel_begin,
+                              size_t panel_end, float *c, size_t ldc, const float *bias,
+                              int accumulate) {
     size_t panels = sq_div_up(n, SQ_NR);
     if (panel_end > panels) panel_end = panels;
     if (m == 0 || panel_begin >= panel_end) return 0;
@@ -102,7 +110,7 @@ int sq_f32_gemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda,
             int first = k0 == 0;
             for (size_t p = panel_begin; p < panel_end; p += 4) {
                 size_t count = sq_min(4, panel_end - p), j0 = p * SQ_NR;
-                t->f32_row(kc, a + k0, packed_b + p * k * SQ_NR + k0 * SQ_NR, k * SQ_NR, count,
+                t->f32_row(kc, a + k0, packed_b + p * panel_stride + k0 * SQ_NR, panel_stride, count,
                            c + j0, n - j0, first && bias ? bias + j0 : NULL,
                            first ? accumulate : 1);
             }
@@ -128,7 +136,7 @@ int sq_f32_gemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda,
             pack_a(a + i0 * lda + k0, lda, rows, kc, mr, a_pack);
             for (size_t p = g0; p < g1; p++) {
                 size_t j0 = p * SQ_NR, nr = sq_min(SQ_NR, n - j0);
-                const float *b_slice = packed_b + p * k * SQ_NR + k0 * SQ_NR;
+                const float *b_slice = packed_b + p * panel_stride + k0 * SQ_NR;
                 for (size_t ii = 0; ii < rows; ii += mr) {
                     t->f32_tile(kc, a_pack + ii * kc, b_slice, c + (i0 + ii) * ldc + j0, ldc,
                                 sq_min(mr, rows - ii), nr,
@@ -139,5 +147,24 @@ int sq_f32_gemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda,
     }
     }
     free(a_pack);
+    return 0;
+}
+
+int sq_f32_gemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *packed_b, size_t panel_stride, size_t panel_begin,
+                      size_t panel_end, float *c, size_t ldc) {
+    const sq_kernel_table *t = sq_active_table();
+    size_t panels = sq_div_up(n, SQ_NR);
+    if (panel_end > panels) panel_end = panels;
+    if (!t->f32_tile_strided || m == 1 || k == 0 || k > F32_KC)
+        return sq_f32_gemm_packed_prefix(m, n, k, a, lda, packed_b, panel_stride, panel_begin,
+                                         panel_end, c, ldc, NULL, 0);
+    size_t mr = t->f32_mr;
+    for (size_t p = panel_begin; p < panel_end; p++) {
+        size_t j0 = p * SQ_NR, nr = sq_min(SQ_NR, n - j0);
+        for (size_t i0 = 0; i0 < m; i0 += mr)
+            t->f32_tile_strided(k, a + i0 * lda, lda, packed_b + p * panel_stride, c + i0 * ldc + j0,
+                                ldc, sq_min(mr, m - i0), nr);
+    }
     return 0;
 }

@@ -64,10 +64,16 @@ typedef void (*sq_quant_cols_fn)(size_t k, size_t n, const float *x, size_t ldx,
                                  size_t ldq, float *scales, float divisor, float min_scale,
                                  int qmin);
 
+/// Optional fp32 tile reading A in place: c[0..mr, 0..nr) = a (row-major, row stride lda,
+/// kc columns) times b_panel; the same per-element arithmetic as the tile (no bias, no load).
+typedef void (*sq_f32_tile_strided_fn)(size_t kc, const float *a, size_t lda, const float *b_panel,
+                                       float *c, size_t ldc, size_t mr, size_t nr);
+
 typedef struct {
     const char *name;
     size_t f32_mr;
     sq_f32_tile_fn f32_tile;
+    sq_f32_tile_strided_fn f32_tile_strided;  // NULL: A is packed
     sq_f32_row_fn f32_row;  // NULL: single rows use f32_tile
     size_t s8_mr;
     sq_s8_tile_fn s8_tile;
@@ -110,6 +116,8 @@ void sq_f32_tile_avx2(size_t, const float *, const float *, float *, size_t, siz
                       size_t, const float *, int);
 void sq_f32_tile_avx512(size_t, const float *, const float *, float *, size_t, size_t,
                         size_t, const float *, int);
+void sq_f32_tile_strided_avx512(size_t, const float *, size_t, const float *, float *, size_t,
+                                size_t, size_t);
 void sq_f32_row_avx512(size_t, const float *, const float *, size_t, size_t, float *, size_t,
                        const float *, int);
 void sq_s8_tile_generic(size_t, const uint8_t *, const uint8_t *, const int32_t *, size_t,

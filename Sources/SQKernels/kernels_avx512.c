@@ -14,9 +14,12 @@
 // ---------------------------------------------------------------------------------------
 #define F32_MR 14
 
+// A element (r, kk) is a[kk * a_k + r * a_r]: packed (a_k = F32_MR, a_r = 1, constants, so
+// the same code as a dedicated packed loop) or a row-major block of A (a_k = 1, a_r = lda).
 static inline __attribute__((always_inline)) SQ_TARGET_AVX512 void
-f32_tile_rows(const size_t rows, size_t kc, const float *a, const float *b, float *c,
-              size_t ldc, __mmask16 m0, __mmask16 m1, const float *bias, int load_c) {
+f32_tile_rows(const size_t rows, size_t kc, const float *a, const size_t a_k, const size_t a_r,
+              const float *b, float *c, size_t ldc, __mmask16 m0, __mmask16 m1, const float *bias,
+              int load_c) {
     __m512 acc0[F32_MR], acc1[F32_MR];
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias) {
@@ -47,9 +50,9 @@ f32_tile_rows(const size_t rows, size_t kc, const float *a, const float *b, floa
     for (size_t kk = 0; kk < kc; kk++) {
         __m512 b0 = _mm512_loadu_ps(b + kk * SQ_NR);
         __m512 b1 = _mm512_loadu_ps(b + kk * SQ_NR + 16);
-        const float *ak = a + kk * F32_MR;
+        const float *ak = a + kk * a_k;
         for (size_t r = 0; r < rows; r++) {
-            __m512 av = _mm512_set1_ps(ak[r]);
+            __m512 av = _mm512_set1_ps(ak[r * a_r]);
             acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
         }
@@ -67,7 +70,24 @@ SQ_TARGET_AVX512 void sq_f32_tile_avx512(size_t kc, const float *a, const float 
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
     // One fully unrolled copy per row count keeps every accumulator in a register.
     switch (mr) {
-#define CASE(R) case R: f32_tile_rows(R, kc, a, b, c, ldc, m0, m1, bias, load_c); break;
+#define CASE(R) case R: f32_tile_rows(R, kc, a, F32_MR, 1, b, c, ldc, m0, m1, bias, load_c); break;
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
+        CASE(8) CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14)
+#undef CASE
+        default: break;
+    }
+}
+
+/// The tile with A read in place (row-major, row stride lda) instead of packed: for small
+/// products where packing A would cost as much as the product. The same FMAs in the same
+/// order, so the same bits.
+SQ_TARGET_AVX512 void sq_f32_tile_strided_avx512(size_t kc, const float *a, size_t lda,
+                                                 const float *b, float *c, size_t ldc, size_t mr,
+                                                 size_t nr) {
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    switch (mr) {
+#define CASE(R) case R: f32_tile_rows(R, kc, a, 1, lda, b, c, ldc, m0, m1, NULL, 0); break;
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
         CASE(8) CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14)
 #undef CASE

@@ -91,6 +91,38 @@ struct GemmF32Tests {
         }
     }
 
+    /// The attention blocks' products: A read in place (`sq_f32_gemm_small`) and B's first k
+    /// rows out of a pack of more rows (`…_prefix`) give the packed GEMM's bits.
+    @Test("small products and a prefix of packed B give the packed GEMM's bits, on every ISA",
+          arguments: [(28, 64, 256), (13, 37, 70), (1, 40, 64), (28, 256, 64), (4, 1030, 33)])
+    func smallAndPrefixGiveTheSameBits(m: Int, k: Int, n: Int) {
+        var rng = SplitMix64(seed: 3)
+        let rowsPacked = k + 21  // B packed with more rows than the product reads
+        let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<(rowsPacked * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let packedAll = packF32(b, k: rowsPacked, n: n, transposed: false)
+        let packedK = packF32(Array(b[0..<(k * n)]), k: k, n: n, transposed: false)
+        forEachISA { isa in
+            var want = [Float](repeating: 0, count: m * n)
+            gemmF32(&want, a: a, packed: packedK, m: m, n: n, k: k)
+            var small = [Float](repeating: .nan, count: m * n), prefix = small
+            a.withUnsafeBufferPointer { ap in
+                packedAll.withUnsafeBufferPointer { bp in
+                    small.withUnsafeMutableBufferPointer { cp in
+                        #expect(sq_f32_gemm_small(m, n, k, ap.baseAddress, k, bp.baseAddress, rowsPacked * panelColumns,
+                                                  0, panelCount(n), cp.baseAddress, n) == 0)
+                    }
+                    prefix.withUnsafeMutableBufferPointer { cp in
+                        #expect(sq_f32_gemm_packed_prefix(m, n, k, ap.baseAddress, k, bp.baseAddress, rowsPacked * panelColumns,
+                                                          0, panelCount(n), cp.baseAddress, n, nil, 0) == 0)
+                    }
+                }
+            }
+            #expect(small.map(\.bitPattern) == want.map(\.bitPattern), "\(isaName(isa)) small m\(m) k\(k) n\(n)")
+            #expect(prefix.map(\.bitPattern) == want.map(\.bitPattern), "\(isaName(isa)) prefix m\(m) k\(k) n\(n)")
+        }
+    }
+
     @Test("writes exactly the requested panels and rows")
     func writesOnlyItsRange() {
         let (m, k, n) = (5, 3, 70)

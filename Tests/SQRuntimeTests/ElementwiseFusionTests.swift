@@ -99,9 +99,9 @@ import Testing
     /// scores are exact zeros; the softmax sums may associate differently in the last bit).
     /// Sequence lengths across the 32-column panels, a mask over the batch, padding, a fully
     /// masked row and, as a control, a mask with nothing masked.
-    @Test(arguments: [(37, 37, [1, 1, 37, 37], 0, false), (70, 70, [2, 1, 70, 70], 5, true),
-                      (5, 69, [1, 1, 5, 69], 0, false), (16, 16, [16], 0, false)])
-    func maskedAttentionSkipsTheMaskedColumns(t: Int, s: Int, maskShape: [Int], padding: Int, fullRow: Bool) throws {
+    @Test(arguments: [(37, 37, [1, 1, 37, 37], 0, false, false), (70, 70, [2, 1, 70, 70], 5, true, true),
+                      (5, 69, [1, 1, 5, 69], 0, false, true), (16, 16, [16], 0, false, false)])
+    func maskedAttentionSkipsTheMaskedColumns(t: Int, s: Int, maskShape: [Int], padding: Int, fullRow: Bool, transposed: Bool) throws {
         let g = TestGraph()
         let (b, h, d) = (2, 3, 8)
         let q = g.input("q", .float, [b, h, t, d].map { .known($0) })
@@ -112,7 +112,9 @@ import Testing
         let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
         let add = g.op("Add", [div, mask], name: "attn/Add")
         let p = g.op("Softmax", [add], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
-        g.output(g.op("MatMul", [p, v], name: "attn/MatMul_1"))
+        let product = g.op("MatMul", [p, v], name: "attn/MatMul_1")
+        g.output(transposed ? g.op("Transpose", [product], name: "attn/Transpose", attributes: [Attribute("perm", .ints([0, 2, 1, 3]))])
+                 : product)
         let rows = maskShape.count == 1 ? 1 : maskShape[0]
         var maskValues: [Float] = []
         for r in 0..<rows {
@@ -125,7 +127,7 @@ import Testing
                       "mask": floats(maskShape, maskValues)]
         let (error, _, kinds, reference) = try Self.compare(g, inputs)
         #expect(kinds == ["Attention (masked, fused)"], "\(kinds)")
-        #expect(reference == 5)
+        #expect(reference == (transposed ? 6 : 5))
         #expect(error <= 2e-6, "worst difference \(error)")
         // The masked-out columns are really skipped: a NaN in k's last column (masked out for
         // row 0 under a causal mask) poisons row 0 of head 0 node by node, not in the fused step,
@@ -140,6 +142,85 @@ import Testing
                 .values.first!.elements(as: Float.self)
             #expect(fused[0..<d].allSatisfy { $0.isFinite } && plain[0..<d].allSatisfy { $0.isNaN })
         }
+    }
+
+    /// The rotary embedding of a Llama export, with and without the head transpose in front,
+    /// cos/sin broadcasting over the heads or over batch and heads; bounds that are not the two
+    /// halves (`split` ≠ d/2) run the nodes' kernels inside the fused step. Always the nodes' bits.
+    @Test(arguments: [(true, [1, 1, 5, 8], 4), (false, [2, 1, 5, 8], 4), (true, [5, 8], 4), (true, [1, 1, 5, 8], 3)])
+    func rotaryEmbeddingGivesTheNodesBits(transposed: Bool, cosShape: [Int], split: Int64) throws {
+        let g = TestGraph()
+        let (b, h, s, d) = (2, 3, 5, 8)
+        let source = g.input("r", .float, (transposed ? [b, s, h, d] : [b, h, s, d]).map { .known($0) })
+        let x = transposed ? g.op("Transpose", [source], name: "attn/Transpose", attributes: [Attribute("perm", .ints([0, 2, 1, 3]))])
+            : source
+        let cos = g.input("cos", .float, cosShape.map { .known($0) }), sin = g.input("sin", .float, cosShape.map { .known($0) })
+        let axes = g.constant("axes", int64s([1], [-1]))
+        let low = g.op("Slice", [x, g.constant("zero", int64s([1], [0])), g.constant("split", int64s([1], [split])), axes], name: "attn/Slice")
+        let high = g.op("Slice", [x, g.constant("split2", int64s([1], [split])), g.constant("end", int64s([1], [Int64.max])), axes],
+                        name: "attn/Slice_1")
+        let rotated = g.op("Concat", [g.op("Neg", [high], name: "attn/Neg"), low], name: "attn/Concat",
+                           attributes: [Attribute("axis", .int(-1))])
+        g.output(g.op("Add", [g.op("Mul", [cos, x], name: "attn/Mul"), g.op("Mul", [rotated, sin], name: "attn/Mul_1")], name: "attn/Add"))
+        let count = cosShape.reduce(1, *)
+        let inputs = ["r": floats(transposed ? [b, s, h, d] : [b, h, s, d], Self.values(b * h * s * d, seed: 9)),
+                      "cos": floats(cosShape, Self.values(count, seed: 10, scale: 1)),
+                      "sin": floats(cosShape, Self.values(count, seed: 11, scale: 1))]
+        let (_, identical, kinds, reference) = try Self.compare(g, inputs)
+        #expect(kinds == ["Rotary embedding (fused)"], "\(kinds)")
+        #expect(reference == (transposed ? 8 : 7))
+        #expect(identical)
+    }
+
+    /// RMSNorm as Llama exports it (opset 17: axes as an attribute; 18: as an input), with the
+    /// scale, without it, with Reciprocal for the Div; the nodes' bits. A row length that is not
+    /// a multiple of 8 exercises the mean's tail; an exponent of 3 runs the nodes' kernels.
+    @Test(arguments: [(17, true, false, 2.0, 37), (18, false, false, 2.0, 64), (18, true, true, 2.0, 19), (17, true, false, 3.0, 16)])
+    func rmsNormGivesTheNodesBits(opset: Int, scaled: Bool, reciprocal: Bool, exponent: Float, d: Int) throws {
+        let g = TestGraph()
+        let x = g.input("x", .float, [.known(2), .known(3), .known(d)])
+        let square = g.op("Pow", [x, g.constant("two", Tensor(scalar: exponent))], name: "norm/Pow")
+        let mean = opset >= 18
+            ? g.op("ReduceMean", [square, g.constant("axes", int64s([1], [-1]))], name: "norm/ReduceMean")
+            : g.op("ReduceMean", [square], name: "norm/ReduceMean", attributes: [Attribute("axes", .ints([-1]))])
+        let root = g.op("Sqrt", [g.op("Add", [mean, g.constant("eps", Tensor(scalar: Float(1e-5)))], name: "norm/Add")], name: "norm/Sqrt")
+        let r = reciprocal ? g.op("Reciprocal", [root], name: "norm/Reciprocal")
+            : g.op("Div", [g.constant("one", Tensor(scalar: Float(1))), root], name: "norm/Div")
+        let normalized = g.op("Mul", [x, r], name: "norm/Mul")
+        let y = scaled ? g.op("Mul", [g.constant("w", floats([d], Self.values(d, seed: 14, scale: 2))), normalized], name: "norm/Mul_1")
+            : normalized
+        g.output(y, g.op("Add", [x, y], name: "residual"))  // x has another reader
+        let fused = try g.plan(opset: opset), plain = try g.plan(opset: opset, options: PlanOptions(fuseElementwise: false))
+        let inputs = ["x": floats([2, 3, d], Self.values(6 * d, seed: 15, scale: 30))]
+        let a = try fused.run(inputs: inputs), b = try plain.run(inputs: inputs)
+        #expect(fused.stepInfos.map { $0.kind } == ["RMSNorm (fused)", "Add"], "\(fused.stepInfos.map { $0.kind })")
+        #expect(plain.stepCount == (scaled ? 8 : 7))
+        for (name, want) in b {
+            let got = try #require(a[name]).elements(as: Float.self)
+            #expect(zip(got, want.elements(as: Float.self)).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(name)")
+        }
+    }
+
+    @Test func swigluIsOneStepAndTheSiLUTimesTheUp() throws {
+        let g = TestGraph()
+        let gate = g.input("g", .float, [.known(3), .known(5000)]), up = g.input("u", .float, [.known(3), .known(5000)])
+        let silu = g.op("Mul", [gate, g.op("Sigmoid", [gate], name: "act/Sigmoid")], name: "act/Mul")
+        g.output(g.op("Mul", [up, silu], name: "mlp/Mul"))
+        let inputs = ["g": floats([3, 5000], Self.values(15000, seed: 12, scale: 12)), "u": floats([3, 5000], Self.values(15000, seed: 13))]
+        let (error, _, kinds, reference) = try Self.compare(g, inputs)
+        #expect(kinds == ["SwiGLU (fused)"], "\(kinds)")
+        #expect(reference == 3)
+        #expect(error < 1e-4, "\(error)")
+        // Against the fused SiLU followed by the Mul: the same bits.
+        let h = TestGraph()
+        let gate2 = h.input("g", .float, [.known(3), .known(5000)]), up2 = h.input("u", .float, [.known(3), .known(5000)])
+        let silu2 = h.op("Mul", [gate2, h.op("Sigmoid", [gate2], name: "act/Sigmoid")], name: "act/Mul")
+        h.output(silu2, h.op("Mul", [up2, silu2], name: "mlp/Mul"))
+        let parts = try h.plan(opset: 17).run(inputs: inputs)
+        #expect(try h.plan(opset: 17).stepInfos.map { $0.kind } == ["SiLU (fused)", "Mul"])
+        let fused = try g.plan(opset: 17).run(inputs: inputs).values.first!.elements(as: Float.self)
+        let separate = try #require(parts.first { $0.key != silu2.name }?.value).elements(as: Float.self)
+        #expect(zip(fused, separate).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
 
     @Test func chainsWithAnotherReaderOrAnObservedValueStayNodes() throws {

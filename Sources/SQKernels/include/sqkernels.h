@@ -70,6 +70,20 @@ int sq_f32_gemm_packed(size_t m, size_t n, size_t k,
                         float *c, size_t ldc,
                         const float *bias, int accumulate);
 
+/// sq_f32_gemm_packed over the first k rows of a packed B of more rows: its panels are
+/// `panel_stride` floats apart (32 × the packed row count; sq_f32_gemm_packed passes 32·k).
+int sq_f32_gemm_packed_prefix(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                              const float *packed_b, size_t panel_stride, size_t panel_begin,
+                              size_t panel_end, float *c, size_t ldc, const float *bias,
+                              int accumulate);
+
+/// sq_f32_gemm_packed_prefix without bias or accumulation, for small products (attention
+/// blocks): A is read in place instead of packed when the ISA has a tile for it (AVX-512)
+/// and k ≤ 1024; the same bits either way.
+int sq_f32_gemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *packed_b, size_t panel_stride, size_t panel_begin,
+                      size_t panel_end, float *c, size_t ldc);
+
 // ---------------------------------------------------------------------------------------
 // int8 GEMM: acc[m,n] = sum_k A[m,k] * B[k,n] in int32 (exact), s8 x s8,
 // then the fused epilogue out[m,n] = float(acc) * (scale_a[i] * scale_b[j]) + bias[j]
@@ -187,6 +201,22 @@ void sq_softmax_rows_f32(size_t rows, size_t n, const float *x, float *y);
 /// t[i] = x[i] / divisor (+ mask[i] if mask != NULL), rounded like the separate Div and Add,
 /// then the row softmax of t. y may equal x.
 void sq_softmax_row_scaled_f32(size_t n, const float *x, float divisor, const float *mask, float *y);
+
+// ---------------------------------------------------------------------------------------
+// Rows of fused elementwise chains (rows.c), rounded like their nodes (no FMA contraction).
+// ---------------------------------------------------------------------------------------
+
+/// Rotary embedding of one row of 2·half floats: y = x·c + rotate_half(x)·s with
+/// rotate_half(x) = [−x[half..<2half], x[0..<half]]. y must not overlap x, c or s.
+void sq_rotary_row_f32(size_t half, const float *x, const float *c, const float *s, float *y);
+
+/// RMSNorm of one row of n ≥ 1 floats as Pow(x, 2), ReduceMean, Add(ε), Sqrt, Div(1, ·), Mul(x, ·)
+/// and Mul(w, ·) compute it (the mean summed as the ReduceMean kernel sums a float32 row);
+/// w may be NULL (no scale). y must not overlap x or w.
+void sq_rms_norm_row_f32(size_t n, const float *x, float epsilon, const float *w, float *y);
+
+/// y[i] = y[i] · u[i] for n floats; y and u must not overlap.
+void sq_mul_inplace_f32(size_t n, float *y, const float *u);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,12 @@ import SQKernels
 ///     attention scores:    Softmax(Add(Div(s, c), mask), axis = -1)        ->  one pass per row
 ///     masked attention:    MatMul(Softmax(Add(Div(MatMul(q, kᵀ), c), mask)), v)
 ///                          -> `MaskedAttentionKernel`, which skips the masked-out columns
+///                          (and writes Transpose(·, [0, 2, 1, 3]) of it when that follows)
+///     rotary embedding:    Add(Mul(x, cos), Mul(Concat(Neg(Slice(x)), Slice(x)), sin)) -> one
+///                          pass (LlamaFusions.swift), x's Transpose in front absorbed
+///     SwiGLU:              Mul(Mul(g, Sigmoid(g)), u)                      ->  silu(g)·u
+///     RMSNorm:             Mul(w, Mul(x, Div(1, Sqrt(Add(ReduceMean(Pow(x, 2)), ε)))))  ->  one
+///                          pass per row (the nodes' bits)
 ///
 /// Operands of Add and Mul may come in either order; the constants are float32 scalars
 /// (initializers or Constant nodes) equal to √2 (within 1e-6), 1 and 0.5. Every
@@ -29,15 +35,19 @@ struct ElementwiseFusion {
          opset: Int = 13) {
         var outputs = Set(graph.outputs.map(ObjectIdentifier.init))
         for node in graph.nodes { for case let v? in node.outputs where observable.contains(v.name) { outputs.insert(ObjectIdentifier(v)) } }
-        // Whole attention blocks first: their softmax would otherwise be fused on its own.
-        let attention = opset >= 13 ? graph.nodes.filter { $0.isOp("MatMul") } : []
-        for node in attention + graph.nodes where live.contains(ObjectIdentifier(node)) && (node.isOp("Mul") || node.isOp("Softmax")
-                                                                                          || node.isOp("MatMul")) {
+        // Whole attention blocks first (their softmax would otherwise be fused on its own), with
+        // the transpose after them when there is one; then every node from the graph's end, so
+        // a chain's last node claims the chain before a shorter chain inside it (SwiGLU before
+        // its SiLU).
+        let attention = opset >= 13 ? graph.nodes.filter { $0.isOp("Transpose") } + graph.nodes.filter { $0.isOp("MatMul") } : []
+        for node in attention + graph.nodes.reversed() where live.contains(ObjectIdentifier(node))
+            && (node.isOp("Mul") || node.isOp("Softmax") || node.isOp("MatMul") || node.isOp("Add") || node.isOp("Transpose")) {
             guard !taken.contains(ObjectIdentifier(node)), fusions[ObjectIdentifier(node)] == nil,
                   !absorbed.contains(ObjectIdentifier(node)) else { continue }
-            let match = node.isOp("MatMul") ? Self.maskedAttention(node, outputs)
+            let match = node.isOp("MatMul") || node.isOp("Transpose") ? Self.maskedAttention(node, outputs)
                 : node.isOp("Softmax") ? (opset >= 13 ? Self.scaledSoftmax(node, outputs) : nil)
-                : Self.gelu(node, outputs) ?? Self.silu(node, outputs)
+                : node.isOp("Add") ? Self.rotary(node, outputs)
+                : Self.swiglu(node, outputs) ?? Self.rmsNorm(node, outputs) ?? Self.gelu(node, outputs) ?? Self.silu(node, outputs)
             guard let (fusion, inner) = match,
                   inner.allSatisfy({ live.contains(ObjectIdentifier($0)) && !taken.contains(ObjectIdentifier($0)) }),
                   inner.allSatisfy({ !absorbed.contains(ObjectIdentifier($0)) && fusions[ObjectIdentifier($0)] == nil })
@@ -93,8 +103,18 @@ struct ElementwiseFusion {
 
     /// MatMul(Softmax(Add(Div(MatMul(q, kᵀ), c), mask)), v): the scaled softmax's chain with
     /// the products on both sides, every intermediate private.
+    /// As the root, `Transpose(perm = [0, 2, 1, 3])` of the last MatMul, read only by it: the
+    /// kernel then writes its output in the transposed layout.
     private static func maskedAttention(_ root: Node, _ outputs: Set<ObjectIdentifier>) -> (Fusion, [Node])? {
-        guard root.inputs.count == 2, let pValue = root.input(0), let v = root.input(1), v.constant == nil,
+        if root.isOp("Transpose") {
+            guard root.ints("perm") == [0, 2, 1, 3], let product = root.input(0),
+                  let matmul = private1(product, outputs), matmul.isOp("MatMul"),
+                  let (fusion, inner) = maskedAttention(matmul, outputs),
+                  let kernel = fusion.kernel as? MaskedAttentionKernel else { return nil }
+            let transposed = MaskedAttentionKernel(divisor: kernel.divisor, transposeOutput: true)
+            return (Fusion(kernel: transposed, inputs: fusion.inputs, kind: fusion.kind), inner + [matmul])
+        }
+        guard root.isOp("MatMul"), root.inputs.count == 2, let pValue = root.input(0), let v = root.input(1), v.constant == nil,
               let softmax = private1(pValue, outputs), softmax.isOp("Softmax"),
               let (inner, innerNodes) = scaledSoftmax(softmax, outputs),
               let kernel = inner.kernel as? ScaledSoftmaxKernel, inner.inputs.count == 2,
@@ -118,14 +138,14 @@ struct ElementwiseFusion {
     }
 
     /// The producer of `value` if the value is read by exactly one node input and is no graph output.
-    private static func private1(_ value: Value, _ outputs: Set<ObjectIdentifier>) -> Node? {
+    static func private1(_ value: Value, _ outputs: Set<ObjectIdentifier>) -> Node? {
         guard value.uses.count == 1, !outputs.contains(ObjectIdentifier(value)), let p = value.producer,
               p.outputs.count == 1 else { return nil }
         return p
     }
 
     /// A float32 scalar constant (initializer or Constant node).
-    private static func scalar(_ value: Value) -> Double? {
+    static func scalar(_ value: Value) -> Double? {
         var tensor = value.constant
         if tensor == nil, let p = value.producer, p.isOp("Constant"), p.inputs.isEmpty { tensor = p[attribute: "value"]?.tensor }
         guard let t = tensor, t.dtype == .float, t.count == 1 else { return nil }

@@ -17,6 +17,9 @@ import SQKernels
 /// broadcasting between the operands, a mask that does not broadcast) runs the nodes' kernels.
 struct MaskedAttentionKernel: OpKernel {
     let divisor: Float
+    /// Write the result as Transpose(·, perm = [0, 2, 1, 3]) (rank 4: [B, T, H, Dv]), the
+    /// layout the heads are merged from.
+    var transposeOutput = false
 
     /// Mask values at or below this are "masked out" (−∞, float32's minimum, −1e30 …).
     static let maskedOut: Float = -1e30
@@ -28,7 +31,10 @@ struct MaskedAttentionKernel: OpKernel {
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
         let q = try required(inputs, 0), kt = try required(inputs, 1, "kᵀ")
         let mask = try required(inputs, 2, "mask"), v = try required(inputs, 3, "v")
-        guard let shape = Self.shapes(q, kt, mask, v) else { return try unfused(q, kt, mask, v, pool) }
+        guard let shape = Self.shapes(q, kt, mask, v), !transposeOutput || q.rank == 4 else {
+            let result = try unfused(q, kt, mask, v, pool)
+            return transposeOutput ? try TransposeKernel(perm: [0, 2, 1, 3]).run(result, pool) : result
+        }
         return [try fused(q, kt, mask, v, shape, pool)]
     }
 
@@ -66,7 +72,11 @@ struct MaskedAttentionKernel: OpKernel {
             try kt.withElements(as: Float.self) { ek in
                 try mask.withElements(as: Float.self) { em in
                     try v.withElements(as: Float.self) { ev in
-                        try pool.make(Float.self, shape: shape.lead + [t, dv]) { out in
+                        // Row i of product (b, h) starts at ((b·T + i)·H + h)·Dv when transposed.
+                        let heads = transposeOutput ? shape.lead[1] : 1
+                        let outShape = transposeOutput ? [shape.lead[0], t, heads, dv] : shape.lead + [t, dv]
+                        let ldo = heads * dv
+                        return try pool.make(Float.self, shape: outShape) { out in
                             let args = UncheckedSendable((q: try base(eq), k: try base(ek), m: try base(em),
                                                           v: try base(ev), o: try base(out)))
                             let operations = 2.0 * Double(batch) * Double(t) * Double(s) * Double(d + dv)
@@ -82,34 +92,37 @@ struct MaskedAttentionKernel: OpKernel {
                                 let probabilities = allocateAligned(Float.self, count: Self.blockRows * s)
                                 var extent = [Int](repeating: s, count: t)
                                 defer { for b in [kPacked, vPacked, scores, probabilities] { b.deallocate() } }
+                                var extentBase = -1  // the mask rows `extent` was read from (heads share them)
+                                let vPanels = (dv + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
                                 for index in partition.batchRange(piece, of: batch) {
                                     let maskBase = Self.maskOffset(index, rows: t, shape)
                                     let rowStride = shape.maskStrides[shape.maskStrides.count - 1]
-                                    for i in 0..<t { extent[i] = Self.extent(p.m + maskBase + i * rowStride, s) }
+                                    if maskBase != extentBase {
+                                        for i in 0..<t { extent[i] = Self.extent(p.m + maskBase + i * rowStride, s) }
+                                        extentBase = maskBase
+                                    }
                                     sq_f32_pack_b(p.k + index * d * s, s, 0, d, s, kPacked)
-                                    let qBase = p.q + index * t * d, vBase = p.v + index * s * dv
-                                    let oBase = p.o + index * t * dv
-                                    var packedV = 0  // rows of v packed for the current width
+                                    // v once, all s rows: a panel's first `width` rows are the
+                                    // packed panel of v's first `width` rows (`…_prefix`).
+                                    sq_f32_pack_b(p.v + index * s * dv, dv, 0, s, dv, vPacked)
+                                    let qBase = p.q + index * t * d
+                                    let oBase = p.o + (index / heads) * t * ldo + (index % heads) * dv
                                     for i0 in stride(from: 0, to: t, by: Self.blockRows) {
                                         let rows = min(Self.blockRows, t - i0)
                                         let longest = extent[i0..<(i0 + rows)].max() ?? s
                                         // Whole panels of 32 columns, as the GEMM computes them.
                                         let panels = (longest + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
                                         let width = min(s, panels * Int(SQ_PANEL_COLS))
-                                        status.record(sq_f32_gemm_packed(rows, s, d, qBase + i0 * d, d, kPacked, 0, panels,
-                                                                         scores, s, nil, 0))
+                                        status.record(sq_f32_gemm_small(rows, s, d, qBase + i0 * d, d, kPacked, d * Int(SQ_PANEL_COLS),
+                                                                        0, panels, scores, s))
                                         for r in 0..<rows {
                                             sq_softmax_row_scaled_f32(width, scores + r * s, divisor,
                                                                       p.m + maskBase + (i0 + r) * rowStride,
                                                                       probabilities + r * width)
                                         }
-                                        if packedV != width {
-                                            sq_f32_pack_b(vBase, dv, 0, width, dv, vPacked)
-                                            packedV = width
-                                        }
-                                        status.record(sq_f32_gemm_packed(rows, dv, width, probabilities, width, vPacked, 0,
-                                                                         (dv + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS),
-                                                                         oBase + i0 * dv, dv, nil, 0))
+                                        status.record(sq_f32_gemm_small(rows, dv, width, probabilities, width,
+                                                                        vPacked, s * Int(SQ_PANEL_COLS), 0, vPanels,
+                                                                        oBase + i0 * ldo, ldo))
                                     }
                                 }
                             }
