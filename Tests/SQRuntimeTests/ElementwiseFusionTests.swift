@@ -223,6 +223,42 @@ import Testing
         #expect(zip(fused, separate).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
 
+    /// Grouped-query attention as Llama exports it: k and v of 2 heads repeated to 4
+    /// (Unsqueeze, Expand, Reshape), kᵀ by a Transpose, v from the [B, S, H, D] layout and the
+    /// result transposed back: one step reading through all of it. Repeating along axis 1
+    /// instead (another head order) is not a plain repeat: the step runs the nodes' kernels.
+    @Test(arguments: [2, 1])
+    func groupedQueryAttentionReadsThroughTheRepeat(unsqueezeAxis: Int64) throws {
+        let g = TestGraph()
+        let (b, h, kvh, t, d) = (2, 4, 2, 37, 8)
+        let q = g.input("q", .float, [b, h, t, d].map { .known($0) })
+        let k = g.input("k", .float, [b, kvh, t, d].map { .known($0) })
+        let vSource = g.input("v", .float, [b, t, kvh, d].map { .known($0) })
+        let mask = g.input("mask", .float, [1, 1, t, t].map { .known($0) })
+        func repeated(_ x: Value, _ name: String) -> Value {
+            let shape5: [Int64] = unsqueezeAxis == 2 ? [Int64(b), Int64(kvh), 2, Int64(t), Int64(d)] : [Int64(b), 2, Int64(kvh), Int64(t), Int64(d)]
+            let u = g.op("Unsqueeze", [x, g.constant("\(name)/axes", int64s([1], [unsqueezeAxis]))], name: "\(name)/Unsqueeze")
+            let e = g.op("Expand", [u, g.constant("\(name)/shape5", int64s([5], shape5))], name: "\(name)/Expand")
+            return g.op("Reshape", [e, g.constant("\(name)/shape4", int64s([4], [Int64(b), Int64(h), Int64(t), Int64(d)]))],
+                        name: "\(name)/Reshape")
+        }
+        let perm0213 = [Attribute("perm", .ints([0, 2, 1, 3]))]
+        let kt = g.op("Transpose", [repeated(k, "k")], name: "attn/Transpose_k", attributes: [Attribute("perm", .ints([0, 1, 3, 2]))])
+        let v = repeated(g.op("Transpose", [vSource], name: "attn/Transpose_v", attributes: perm0213), "v")
+        let scores = g.op("MatMul", [q, kt], name: "attn/MatMul")
+        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
+        let p = g.op("Softmax", [g.op("Add", [div, mask], name: "attn/Add")], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
+        g.output(g.op("Transpose", [g.op("MatMul", [p, v], name: "attn/MatMul_1")], name: "attn/Transpose_o", attributes: perm0213))
+        let inputs = ["q": floats([b, h, t, d], Self.values(b * h * t * d, seed: 16)),
+                      "k": floats([b, kvh, t, d], Self.values(b * kvh * t * d, seed: 17)),
+                      "v": floats([b, t, kvh, d], Self.values(b * kvh * t * d, seed: 18)),
+                      "mask": floats([1, 1, t, t], Self.causalMask(t: t, s: t, padding: 0, fullyMasked: []))]
+        let (error, _, kinds, reference) = try Self.compare(g, inputs)
+        #expect(kinds == ["Attention (masked, fused)"], "\(kinds)")
+        #expect(reference == 14)
+        #expect(error <= 2e-6, "worst difference \(error)")
+    }
+
     @Test func chainsWithAnotherReaderOrAnObservedValueStayNodes() throws {
         let g = TestGraph()
         let x = g.input("x", .float, [.known(4)])

@@ -111,7 +111,8 @@ struct ElementwiseFusion {
                   let matmul = private1(product, outputs), matmul.isOp("MatMul"),
                   let (fusion, inner) = maskedAttention(matmul, outputs),
                   let kernel = fusion.kernel as? MaskedAttentionKernel else { return nil }
-            let transposed = MaskedAttentionKernel(divisor: kernel.divisor, transposeOutput: true)
+            var transposed = kernel
+            transposed.transposeOutput = true
             return (Fusion(kernel: transposed, inputs: fusion.inputs, kind: fusion.kind), inner + [matmul])
         }
         guard root.isOp("MatMul"), root.inputs.count == 2, let pValue = root.input(0), let v = root.input(1), v.constant == nil,
@@ -121,9 +122,52 @@ struct ElementwiseFusion {
               let sValue = inner.inputs[0], let mask = inner.inputs[1],
               let scores = private1(sValue, outputs), scores.isOp("MatMul"), scores.inputs.count == 2,
               let q = scores.input(0), let kt = scores.input(1), q.constant == nil, kt.constant == nil else { return nil }
-        let fusion = Fusion(kernel: MaskedAttentionKernel(divisor: kernel.divisor), inputs: [q, kt, mask, v],
-                            kind: "Attention (masked, fused)")
-        return (fusion, [scores, softmax] + innerNodes)
+        var attention = MaskedAttentionKernel(divisor: kernel.divisor)
+        let (kChain, kInputs, kNodes) = operandChain(kt, key: true, outputs)
+        let (vChain, vInputs, vNodes) = operandChain(v, key: false, outputs)
+        attention.kChain = kChain
+        attention.vChain = vChain
+        let fusion = Fusion(kernel: attention, inputs: [q] + kInputs + [mask] + vInputs, kind: "Attention (masked, fused)")
+        return (fusion, [scores, softmax] + innerNodes + kNodes + vNodes)
+    }
+
+    /// The layout nodes in front of kᵀ (`key`) or v the attention kernel can read through
+    /// (`OperandChain`), each read only by the next: kᵀ = Transpose(k, [0, 1, 3, 2]), a
+    /// grouped-query repeat Reshape(Expand(Unsqueeze(x, [2]), ·), ·), and the head transpose
+    /// Transpose(·, [0, 2, 1, 3]) in front of it. The repeat and head transpose only under kᵀ's
+    /// transpose for k.
+    private static func operandChain(_ operand: Value, key: Bool, _ outputs: Set<ObjectIdentifier>)
+        -> (OperandChain, [Value?], [Node]) {
+        var chain = OperandChain()
+        var nodes: [Node] = []
+        var current = operand
+        if key {
+            guard let t = private1(current, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 1, 3, 2],
+                  let x = t.input(0) else { return (chain, [operand], []) }
+            chain.lastTranspose = true
+            nodes.append(t)
+            current = x
+        }
+        var shapeInputs: [Value?] = []
+        if let reshape = private1(current, outputs), reshape.isOp("Reshape"), reshape.inputs.count == 2,
+           let expanded = reshape.input(0), let expand = private1(expanded, outputs), expand.isOp("Expand"),
+           expand.inputs.count == 2, let unsqueezed = expand.input(0),
+           let unsqueeze = private1(unsqueezed, outputs), unsqueeze.isOp("Unsqueeze"), let x = unsqueeze.input(0) {
+            let attributeAxes = unsqueeze.ints("axes")
+            guard attributeAxes != nil || unsqueeze.inputs.count == 2 else { return (chain, [current], nodes) }
+            chain.repeatKV = true
+            chain.unsqueezeAxes = attributeAxes
+            chain.allowZero = (reshape.int("allowzero") ?? 0) != 0
+            shapeInputs = (attributeAxes == nil ? [unsqueeze.input(1)] : []) + [expand.input(1), reshape.input(1)]
+            nodes += [reshape, expand, unsqueeze]
+            current = x
+        }
+        if let t = private1(current, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 2, 1, 3], let x = t.input(0) {
+            chain.headTranspose = true
+            nodes.append(t)
+            current = x
+        }
+        return (chain, [current] + shapeInputs, nodes)
     }
 
     /// For a binary node with one float scalar operand equal to `constant`: the other operand.

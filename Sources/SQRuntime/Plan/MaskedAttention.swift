@@ -28,28 +28,35 @@ struct MaskedAttentionKernel: OpKernel {
     /// among 14, 16 and 28 on SmolLM2.
     static let blockRows = 28
 
+    /// How kᵀ and v reach the products (nodes absorbed in front of them; none by default).
+    var kChain = OperandChain(), vChain = OperandChain()
+
+    /// Inputs: [q, kᵀ's chain inputs, mask, v's chain inputs].
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        let q = try required(inputs, 0), kt = try required(inputs, 1, "kᵀ")
-        let mask = try required(inputs, 2, "mask"), v = try required(inputs, 3, "v")
-        guard let shape = Self.shapes(q, kt, mask, v), !transposeOutput || q.rank == 4 else {
-            let result = try unfused(q, kt, mask, v, pool)
-            return transposeOutput ? try TransposeKernel(perm: [0, 2, 1, 3]).run(result, pool) : result
+        let q = try required(inputs, 0)
+        let kInputs = Array(inputs[1..<(1 + kChain.inputCount)])
+        let mask = try required(inputs, 1 + kChain.inputCount, "mask")
+        let vInputs = Array(inputs[(2 + kChain.inputCount)..<(2 + kChain.inputCount + vChain.inputCount)])
+        if q.dtype == .float, let k = try kChain.view(kInputs, key: true), let v = try vChain.view(vInputs, key: false),
+           let shape = Self.shapes(q, mask, k, v), !transposeOutput || q.rank == 4 {
+            return [try fused(q, mask, k, v, shape, pool)]
         }
-        return [try fused(q, kt, mask, v, shape, pool)]
+        let kt = try kChain.materialize(kInputs, pool), v = try vChain.materialize(vInputs, pool)
+        let result = try unfused(q, kt, mask, v, pool)
+        return transposeOutput ? try TransposeKernel(perm: [0, 2, 1, 3]).run(result, pool) : result
     }
 
     struct Shape { let batch: Int, t: Int, d: Int, s: Int, dv: Int, lead: [Int], maskStrides: [Int] }
 
     /// q [..., T, D], kᵀ [..., D, S], v [..., S, Dv] with the same leading dims, all float32;
     /// the mask float32, broadcasting to [..., T, S] with its last dim S.
-    static func shapes(_ q: Tensor, _ kt: Tensor, _ mask: Tensor, _ v: Tensor) -> Shape? {
-        guard q.dtype == .float, kt.dtype == .float, mask.dtype == .float, v.dtype == .float,
-              q.rank >= 2, kt.rank == q.rank, v.rank == q.rank, mask.rank <= q.rank else { return nil }
+    static func shapes(_ q: Tensor, _ mask: Tensor, _ k: OperandView, _ v: OperandView) -> Shape? {
+        guard q.dtype == .float, mask.dtype == .float, q.rank >= 2, mask.rank <= q.rank else { return nil }
         let r = q.rank
         let lead = Array(q.shape.prefix(r - 2))
-        guard Array(kt.shape.prefix(r - 2)) == lead, Array(v.shape.prefix(r - 2)) == lead else { return nil }
-        let t = q.shape[r - 2], d = q.shape[r - 1], s = kt.shape[r - 1], dv = v.shape[r - 1]
-        guard kt.shape[r - 2] == d, v.shape[r - 2] == s, t > 0, d > 0, s > 0, dv > 0,
+        guard k.lead == lead, v.lead == lead else { return nil }
+        let t = q.shape[r - 2], d = q.shape[r - 1], s = k.columns, dv = v.columns
+        guard k.rows == d, v.rows == s, t > 0, d > 0, s > 0, dv > 0,
               mask.shape.last == s, (try? broadcastShape([lead + [t, s], mask.shape])) == lead + [t, s] else { return nil }
         // Strides of the mask over [..., T] (0 where it broadcasts); its rows are contiguous.
         let padded = [Int](repeating: 1, count: r - mask.rank) + mask.shape
@@ -64,14 +71,14 @@ struct MaskedAttentionKernel: OpKernel {
         return [try matmul(p, v, pool)]
     }
 
-    private func fused(_ q: Tensor, _ kt: Tensor, _ mask: Tensor, _ v: Tensor, _ shape: Shape,
+    private func fused(_ q: Tensor, _ mask: Tensor, _ kView: OperandView, _ vView: OperandView, _ shape: Shape,
                        _ pool: BufferPool) throws -> Tensor {
         let (batch, t, d, s, dv) = (shape.batch, shape.t, shape.d, shape.s, shape.dv)
         let divisor = self.divisor
         return try q.withElements(as: Float.self) { eq in
-            try kt.withElements(as: Float.self) { ek in
+            try kView.tensor.withElements(as: Float.self) { ek in
                 try mask.withElements(as: Float.self) { em in
-                    try v.withElements(as: Float.self) { ev in
+                    try vView.tensor.withElements(as: Float.self) { ev in
                         // Row i of product (b, h) starts at ((b·T + i)·H + h)·Dv when transposed.
                         let heads = transposeOutput ? shape.lead[1] : 1
                         let outShape = transposeOutput ? [shape.lead[0], t, heads, dv] : shape.lead + [t, dv]
@@ -101,10 +108,10 @@ struct MaskedAttentionKernel: OpKernel {
                                         for i in 0..<t { extent[i] = Self.extent(p.m + maskBase + i * rowStride, s) }
                                         extentBase = maskBase
                                     }
-                                    sq_f32_pack_b(p.k + index * d * s, s, 0, d, s, kPacked)
+                                    kView.pack(p.k, index, into: kPacked)
                                     // v once, all s rows: a panel's first `width` rows are the
                                     // packed panel of v's first `width` rows (`…_prefix`).
-                                    sq_f32_pack_b(p.v + index * s * dv, dv, 0, s, dv, vPacked)
+                                    vView.pack(p.v, index, into: vPacked)
                                     let qBase = p.q + index * t * d
                                     let oBase = p.o + (index / heads) * t * ldo + (index % heads) * dv
                                     for i0 in stride(from: 0, to: t, by: Self.blockRows) {
@@ -150,5 +157,96 @@ struct MaskedAttentionKernel: OpKernel {
         var j = s
         while j > 0 && row[j - 1] <= maskedOut { j -= 1 }
         return j == 0 ? s : j
+    }
+}
+
+/// A product operand of `MaskedAttentionKernel` as a view of the tensor it was laid out from:
+/// the matrix B [rows, columns] of product `index` (kᵀ [D, S] or v [S, Dv]) packed straight
+/// from the source, with the heads of a grouped-query repeat sharing one source head.
+struct OperandView {
+    let tensor: Tensor
+    let lead: [Int]
+    let rows: Int, columns: Int
+    /// Source rows are B's columns (k read as [S, D] for kᵀ).
+    let transposed: Bool
+    /// Source elements between consecutive B rows (or B columns when transposed).
+    let ld: Int
+    /// Product index = b·heads + h; source offset = b·batchStride + (h / group)·headStride.
+    let heads: Int, group: Int, batchStride: Int, headStride: Int
+
+    func pack(_ base: UnsafePointer<Float>, _ index: Int, into packed: UnsafeMutablePointer<Float>) {
+        let offset = (index / heads) * batchStride + ((index % heads) / group) * headStride
+        sq_f32_pack_b(base + offset, ld, transposed ? 1 : 0, rows, columns, packed)
+    }
+}
+
+/// The layout nodes in front of an attention operand that the kernel reads through instead of
+/// running (outermost last):
+///
+///     [Transpose(perm = [0, 2, 1, 3])]                       headTranspose (x is [B, S, Hkv, D])
+///     [Reshape(Expand(Unsqueeze(·, [2]), [B, Hkv, g, S, D]), [B, Hkv·g, S, D])]   repeatKV
+///     [Transpose(perm = [0, 1, 3, 2])]                       lastTranspose (kᵀ from k)
+///
+/// Inputs: [source, (Unsqueeze's axes input), Expand's shape, Reshape's shape] as present. The
+/// shapes are checked when the step runs; anything else runs the nodes' kernels.
+struct OperandChain: Sendable {
+    var headTranspose = false
+    var repeatKV = false
+    /// Unsqueeze's axes attribute (older opsets); nil: its axes input.
+    var unsqueezeAxes: [Int]?
+    var allowZero = false
+    var lastTranspose = false
+
+    var inputCount: Int { 1 + (repeatKV ? (unsqueezeAxes == nil ? 3 : 2) : 0) }
+
+    /// The operand as the nodes compute it.
+    func materialize(_ inputs: [Tensor?], _ pool: BufferPool) throws -> Tensor {
+        var x = try required(inputs, 0)
+        if headTranspose { x = try required(TransposeKernel(perm: [0, 2, 1, 3]).run([x], pool), 0) }
+        if repeatKV {
+            let axesInput = unsqueezeAxes == nil ? [inputs[1]] : []
+            x = try required(UnsqueezeKernel(attributeAxes: unsqueezeAxes).run([x] + axesInput, pool), 0)
+            x = try required(ExpandKernel().run([x, inputs[inputCount - 2]], pool), 0)
+            x = try required(ReshapeKernel(allowZero: allowZero).run([x, inputs[inputCount - 1]], pool), 0)
+        }
+        if lastTranspose {
+            let r = x.rank
+            guard r >= 2 else { throw OpError("kᵀ needs rank ≥ 2, got \(x.shape)") }
+            x = try required(TransposeKernel(perm: Array(0..<(r - 2)) + [r - 1, r - 2]).run([x], pool), 0)
+        }
+        return x
+    }
+
+    /// The view the fused kernel reads (`key`: the operand is kᵀ), or nil when the shapes are
+    /// not the ones the chain's nodes would merely lay out.
+    func view(_ inputs: [Tensor?], key: Bool) throws -> OperandView? {
+        let x = try required(inputs, 0)
+        guard x.dtype == .float, x.rank >= 2 else { return nil }
+        if !headTranspose && !repeatKV {
+            // kᵀ [..., D, S], k [..., S, D] (lastTranspose) or v [..., S, Dv], contiguous per product.
+            let r = x.rank
+            let (a, b) = (x.shape[r - 2], x.shape[r - 1])
+            let (rows, columns) = lastTranspose ? (b, a) : (a, b)
+            return OperandView(tensor: x, lead: Array(x.shape.prefix(r - 2)), rows: rows, columns: columns,
+                               transposed: lastTranspose, ld: b, heads: 1, group: 1, batchStride: a * b, headStride: 0)
+        }
+        guard x.rank == 4, key == lastTranspose else { return nil }
+        let (batch, kvHeads, s, d) = headTranspose ? (x.shape[0], x.shape[2], x.shape[1], x.shape[3])
+            : (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var group = 1
+        if repeatKV {
+            let axes = try unsqueezeAxes ?? required(inputs, 1, "axes").intValues("axes")
+            let expand = try required(inputs, inputCount - 2, "shape").intValues("the shape")
+            let reshape = try required(inputs, inputCount - 1, "shape").intValues("the shape")
+            guard axes == [2] || axes == [-3], expand.count == 5, expand[0] == batch, expand[1] == kvHeads,
+                  expand[3] == s, expand[4] == d, expand[2] >= 1,
+                  (try? reshapeTarget([batch, kvHeads, expand[2], s, d], reshape, allowZero: allowZero))
+                    == [batch, kvHeads * expand[2], s, d] else { return nil }
+            group = expand[2]
+        }
+        let heads = kvHeads * group
+        let (batchStride, headStride, rowStride) = headTranspose ? (s * kvHeads * d, d, kvHeads * d) : (kvHeads * s * d, s * d, d)
+        return OperandView(tensor: x, lead: [batch, heads], rows: key ? d : s, columns: key ? s : d, transposed: key,
+                           ld: rowStride, heads: heads, group: group, batchStride: batchStride, headStride: headStride)
     }
 }
