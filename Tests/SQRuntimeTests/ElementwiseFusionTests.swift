@@ -259,6 +259,33 @@ import Testing
         #expect(error <= 2e-6, "worst difference \(error)")
     }
 
+    /// BERT's attention: q, kᵀ (one Transpose [0, 2, 3, 1]) and v all from the [B, S, H, D]
+    /// layout of the projections, a padding mask over the batch, the result transposed back.
+    @Test func bertAttentionReadsTheProjectionsInPlace() throws {
+        let g = TestGraph()
+        let (b, h, t, d) = (2, 3, 45, 8)
+        let layout = [b, t, h, d].map { Dim.known($0) }
+        let q = g.input("q", .float, layout), k = g.input("k", .float, layout), v = g.input("v", .float, layout)
+        let mask = g.input("mask", .float, [b, 1, 1, t].map { .known($0) })
+        let perm0213 = [Attribute("perm", .ints([0, 2, 1, 3]))]
+        let scores = g.op("MatMul", [g.op("Transpose", [q], name: "attn/Transpose_q", attributes: perm0213),
+                                     g.op("Transpose", [k], name: "attn/Transpose_k", attributes: [Attribute("perm", .ints([0, 2, 3, 1]))])],
+                          name: "attn/MatMul")
+        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
+        let p = g.op("Softmax", [g.op("Add", [div, mask], name: "attn/Add")], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
+        let product = g.op("MatMul", [p, g.op("Transpose", [v], name: "attn/Transpose_v", attributes: perm0213)], name: "attn/MatMul_1")
+        g.output(g.op("Transpose", [product], name: "attn/Transpose_o", attributes: perm0213))
+        var maskValues = [Float](repeating: 0, count: b * t)
+        for j in (t - 6)..<t { maskValues[t + j] = -Float.greatestFiniteMagnitude }  // padding in sample 1
+        let count = b * t * h * d
+        let inputs = ["q": floats([b, t, h, d], Self.values(count, seed: 19)), "k": floats([b, t, h, d], Self.values(count, seed: 20)),
+                      "v": floats([b, t, h, d], Self.values(count, seed: 21)), "mask": floats([b, 1, 1, t], maskValues)]
+        let (error, _, kinds, reference) = try Self.compare(g, inputs)
+        #expect(kinds == ["Attention (masked, fused)"], "\(kinds)")
+        #expect(reference == 9)
+        #expect(error <= 2e-6, "worst difference \(error)")
+    }
+
     @Test func chainsWithAnotherReaderOrAnObservedValueStayNodes() throws {
         let g = TestGraph()
         let x = g.input("x", .float, [.known(4)])

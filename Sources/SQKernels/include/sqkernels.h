@@ -215,6 +215,12 @@ void sq_rotary_row_f32(size_t half, const float *x, const float *c, const float 
 /// w may be NULL (no scale). y must not overlap x or w.
 void sq_rms_norm_row_f32(size_t n, const float *x, float epsilon, const float *w, float *y);
 
+/// LayerNormalization (rms = 0) or RMSNormalization (rms != 0, mean 0) of one row of n floats:
+/// mean and variance in double, y = (x − mean)·(1/√(var + ε))·scale (+ bias) in float; also
+/// the row's mean and 1/√(var + ε) rounded to float. bias may be NULL.
+void sq_layer_norm_row_f32(size_t n, const float *x, float epsilon, int rms, const float *scale,
+                           const float *bias, float *y, float *mean_out, float *inv_std_out);
+
 /// y[i] = y[i] · u[i] for n floats; y and u must not overlap.
 void sq_mul_inplace_f32(size_t n, float *y, const float *u);
 

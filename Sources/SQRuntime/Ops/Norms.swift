@@ -1,4 +1,5 @@
 import SQIR
+import SQKernels
 
 /// Softmax / LogSoftmax, LayerNormalization, RMSNormalization and onnxruntime's
 /// SimplifiedLayerNormalization. Computed in float32 (float16 widened) or double.
@@ -113,6 +114,10 @@ private struct NormalizationComputation: FloatComputation {
         }
         var means = [Float](repeating: 0, count: groups)
         var invStd = [Float](repeating: 0, count: groups)
+        if T.self == Float.self, let y = try floatRows(&means, &invStd) {
+            return rms ? [y, Tensor(shape: statsShape, values: invStd)]
+                : [y, Tensor(shape: statsShape, values: means), Tensor(shape: statsShape, values: invStd)]
+        }
         let y = try x.withElements(as: T.self) { src in
             try scale.withElements(as: T.self) { sc in
                 try pool.make(T.self, dtype: x.dtype, shape: x.shape) { out in
@@ -147,5 +152,29 @@ private struct NormalizationComputation: FloatComputation {
         let meanTensor = Tensor(shape: statsShape, values: means)
         let invStdTensor = Tensor(shape: statsShape, values: invStd)
         return rms ? [y, invStdTensor] : [y, meanTensor, invStdTensor]
+    }
+
+    /// float32 rows with the C row kernel (eight partial sums in double instead of one running
+    /// sum); nil when scale or bias is not one row of `size` (`expanded` made them contiguous).
+    private func floatRows(_ means: inout [Float], _ invStd: inout [Float]) throws -> Tensor? {
+        guard scale.dtype == .float, scale.count == size, bias.map({ $0.dtype == .float && $0.count == size }) ?? true
+        else { return nil }
+        return try x.withElements(as: Float.self) { src in
+            try scale.withElements(as: Float.self) { sc in
+                try pool.make(Float.self, shape: x.shape) { out in
+                    let s = try base(src), g = try base(sc), o = try base(out)
+                    let b: UnsafePointer<Float>? = try bias?.withElements(as: Float.self) { try base($0) }
+                    try means.withUnsafeMutableBufferPointer { mp in
+                        try invStd.withUnsafeMutableBufferPointer { ip in
+                            let mb = try base(mp), ib = try base(ip)
+                            for row in 0..<groups {
+                                sq_layer_norm_row_f32(size, s + row * size, epsilon, rms ? 1 : 0, g, b, o + row * size,
+                                                      mb + row, ib + row)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -123,16 +123,24 @@ struct ElementwiseFusion {
               let scores = private1(sValue, outputs), scores.isOp("MatMul"), scores.inputs.count == 2,
               let q = scores.input(0), let kt = scores.input(1), q.constant == nil, kt.constant == nil else { return nil }
         var attention = MaskedAttentionKernel(divisor: kernel.divisor)
+        var qSource = q
+        var qNodes: [Node] = []
+        if let t = private1(q, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 2, 1, 3], let x = t.input(0) {
+            attention.qHeadTranspose = true
+            qSource = x
+            qNodes = [t]
+        }
         let (kChain, kInputs, kNodes) = operandChain(kt, key: true, outputs)
         let (vChain, vInputs, vNodes) = operandChain(v, key: false, outputs)
         attention.kChain = kChain
         attention.vChain = vChain
-        let fusion = Fusion(kernel: attention, inputs: [q] + kInputs + [mask] + vInputs, kind: "Attention (masked, fused)")
-        return (fusion, [scores, softmax] + innerNodes + kNodes + vNodes)
+        let fusion = Fusion(kernel: attention, inputs: [qSource] + kInputs + [mask] + vInputs, kind: "Attention (masked, fused)")
+        return (fusion, [scores, softmax] + innerNodes + qNodes + kNodes + vNodes)
     }
 
     /// The layout nodes in front of kᵀ (`key`) or v the attention kernel can read through
-    /// (`OperandChain`), each read only by the next: kᵀ = Transpose(k, [0, 1, 3, 2]), a
+    /// (`OperandChain`), each read only by the next: kᵀ = Transpose(k, [0, 1, 3, 2]) (or
+    /// Transpose(x, [0, 2, 3, 1]) of the [B, S, H, D] layout, both transposes in one), a
     /// grouped-query repeat Reshape(Expand(Unsqueeze(x, [2]), ·), ·), and the head transpose
     /// Transpose(·, [0, 2, 1, 3]) in front of it. The repeat and head transpose only under kᵀ's
     /// transpose for k.
@@ -142,6 +150,12 @@ struct ElementwiseFusion {
         var nodes: [Node] = []
         var current = operand
         if key {
+            // BERT exports kᵀ from [B, S, H, D] in one Transpose: both transposes at once.
+            if let t = private1(current, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 2, 3, 1], let x = t.input(0) {
+                chain.lastTranspose = true
+                chain.headTranspose = true
+                return (chain, [x], [t])
+            }
             guard let t = private1(current, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 1, 3, 2],
                   let x = t.input(0) else { return (chain, [operand], []) }
             chain.lastTranspose = true

@@ -30,32 +30,39 @@ struct MaskedAttentionKernel: OpKernel {
 
     /// How kᵀ and v reach the products (nodes absorbed in front of them; none by default).
     var kChain = OperandChain(), vChain = OperandChain()
+    /// q is read from [B, T, H, D] (its Transpose(perm = [0, 2, 1, 3]) absorbed).
+    var qHeadTranspose = false
 
     /// Inputs: [q, kᵀ's chain inputs, mask, v's chain inputs].
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        let q = try required(inputs, 0)
+        let qSource = try required(inputs, 0)
+        // The logical q's shape, [B, H, T, D] when the fused path reads q from [B, T, H, D].
+        let qShape = qHeadTranspose && qSource.rank == 4
+            ? [qSource.shape[0], qSource.shape[2], qSource.shape[1], qSource.shape[3]] : qSource.shape
         let kInputs = Array(inputs[1..<(1 + kChain.inputCount)])
         let mask = try required(inputs, 1 + kChain.inputCount, "mask")
         let vInputs = Array(inputs[(2 + kChain.inputCount)..<(2 + kChain.inputCount + vChain.inputCount)])
-        if q.dtype == .float, let k = try kChain.view(kInputs, key: true), let v = try vChain.view(vInputs, key: false),
-           let shape = Self.shapes(q, mask, k, v), !transposeOutput || q.rank == 4 {
-            return [try fused(q, mask, k, v, shape, pool)]
+        if let k = try kChain.view(kInputs, key: true), let v = try vChain.view(vInputs, key: false),
+           qSource.dtype == .float, !qHeadTranspose || qSource.rank == 4,
+           let shape = Self.shapes(qShape, mask, k, v), !transposeOutput || qShape.count == 4 {
+            return [try fused(qSource, mask, k, v, shape, pool)]
         }
         let kt = try kChain.materialize(kInputs, pool), v = try vChain.materialize(vInputs, pool)
-        let result = try unfused(q, kt, mask, v, pool)
+        let qLogical = qHeadTranspose ? try required(TransposeKernel(perm: [0, 2, 1, 3]).run([qSource], pool), 0) : qSource
+        let result = try unfused(qLogical, kt, mask, v, pool)
         return transposeOutput ? try TransposeKernel(perm: [0, 2, 1, 3]).run(result, pool) : result
     }
 
     struct Shape { let batch: Int, t: Int, d: Int, s: Int, dv: Int, lead: [Int], maskStrides: [Int] }
 
-    /// q [..., T, D], kᵀ [..., D, S], v [..., S, Dv] with the same leading dims, all float32;
-    /// the mask float32, broadcasting to [..., T, S] with its last dim S.
-    static func shapes(_ q: Tensor, _ mask: Tensor, _ k: OperandView, _ v: OperandView) -> Shape? {
-        guard q.dtype == .float, mask.dtype == .float, q.rank >= 2, mask.rank <= q.rank else { return nil }
-        let r = q.rank
-        let lead = Array(q.shape.prefix(r - 2))
+    /// q [..., T, D] (its shape), kᵀ [..., D, S], v [..., S, Dv] with the same leading dims; the
+    /// mask float32, broadcasting to [..., T, S] with its last dim S.
+    static func shapes(_ qShape: [Int], _ mask: Tensor, _ k: OperandView, _ v: OperandView) -> Shape? {
+        guard mask.dtype == .float, qShape.count >= 2, mask.rank <= qShape.count else { return nil }
+        let r = qShape.count
+        let lead = Array(qShape.prefix(r - 2))
         guard k.lead == lead, v.lead == lead else { return nil }
-        let t = q.shape[r - 2], d = q.shape[r - 1], s = k.columns, dv = v.columns
+        let t = qShape[r - 2], d = qShape[r - 1], s = k.columns, dv = v.columns
         guard k.rows == d, v.rows == s, t > 0, d > 0, s > 0, dv > 0,
               mask.shape.last == s, (try? broadcastShape([lead + [t, s], mask.shape])) == lead + [t, s] else { return nil }
         // Strides of the mask over [..., T] (0 where it broadcasts); its rows are contiguous.
@@ -83,6 +90,7 @@ struct MaskedAttentionKernel: OpKernel {
                         let heads = transposeOutput ? shape.lead[1] : 1
                         let outShape = transposeOutput ? [shape.lead[0], t, heads, dv] : shape.lead + [t, dv]
                         let ldo = heads * dv
+                        let qHeads = qHeadTranspose ? shape.lead[1] : 1, lda = qHeads * d
                         return try pool.make(Float.self, shape: outShape) { out in
                             let args = UncheckedSendable((q: try base(eq), k: try base(ek), m: try base(em),
                                                           v: try base(ev), o: try base(out)))
@@ -112,7 +120,9 @@ struct MaskedAttentionKernel: OpKernel {
                                     // v once, all s rows: a panel's first `width` rows are the
                                     // packed panel of v's first `width` rows (`…_prefix`).
                                     vView.pack(p.v, index, into: vPacked)
-                                    let qBase = p.q + index * t * d
+                                    // Row i of q for product (b, h): [B, H, T, D], or [B, T, H, D] read in place.
+                                    let qBase = qHeadTranspose ? p.q + (index / qHeads) * t * lda + (index % qHeads) * d
+                                        : p.q + index * t * d
                                     let oBase = p.o + (index / heads) * t * ldo + (index % heads) * dv
                                     for i0 in stride(from: 0, to: t, by: Self.blockRows) {
                                         let rows = min(Self.blockRows, t - i0)
@@ -120,7 +130,7 @@ struct MaskedAttentionKernel: OpKernel {
                                         // Whole panels of 32 columns, as the GEMM computes them.
                                         let panels = (longest + Int(SQ_PANEL_COLS) - 1) / Int(SQ_PANEL_COLS)
                                         let width = min(s, panels * Int(SQ_PANEL_COLS))
-                                        status.record(sq_f32_gemm_small(rows, s, d, qBase + i0 * d, d, kPacked, d * Int(SQ_PANEL_COLS),
+                                        status.record(sq_f32_gemm_small(rows, s, d, qBase + i0 * lda, lda, kPacked, d * Int(SQ_PANEL_COLS),
                                                                         0, panels, scores, s))
                                         for r in 0..<rows {
                                             sq_softmax_row_scaled_f32(width, scores + r * s, divisor,
