@@ -14,8 +14,9 @@ public struct PlanOptions: Sendable {
     /// Buffers freed during a run are kept (up to this many bytes) for the next run, so
     /// repeated runs (calibration, benchmarks) do not pay for fresh memory each time.
     public var bufferCacheBytes: Int = 2 << 30
-    /// Run the elementwise chains `ElementwiseFusion` recognizes (exported GELU, SiLU) as one
-    /// vector kernel each; false runs them node by node.
+    /// Run the chains `ElementwiseFusion` recognizes (exported GELU, SiLU, SwiGLU, RMSNorm,
+    /// rotary embedding, scaled softmax, masked attention) as one step each; false runs them
+    /// node by node.
     public var fuseElementwise: Bool = true
     /// Values an observer will ask for: no fusion absorbs the node that computes them
     /// (e.g. `sqopt verify --layerwise` keeps every MatMul output observable).
