@@ -201,6 +201,57 @@ import Testing
         }
     }
 
+    /// float16 decoders (what `tools/convert_float16.py` writes): RMSNorm, the rotary embedding
+    /// and SwiGLU are still one step each and compute what the nodes compute, node by node
+    /// (each rounded to float16): the same bits, except SwiGLU's SiLU, rounded once as the fused
+    /// SiLU is (`Sigmoid` then `Mul` round twice).
+    @Test func llamaChainsInFloat16GiveTheNodesBits() throws {
+        let g = TestGraph()
+        let (b, h, s, d) = (1, 2, 3, 8)
+        func half(_ shape: [Int], _ values: [Float]) throws -> Tensor {
+            let bits = values.map { Float16($0).bitPattern }
+            return try Tensor(dtype: .float16, shape: shape, storage: bits.withUnsafeBytes { TensorStorage(copying: $0) })
+        }
+        let x = g.input("x", .float16, [b, s, h * d].map { .known($0) })
+        let square = g.op("Pow", [x, g.constant("two", try half([], [2]))], name: "norm/Pow")
+        let mean = g.op("ReduceMean", [square], name: "norm/ReduceMean", attributes: [Attribute("axes", .ints([-1]))])
+        let root = g.op("Sqrt", [g.op("Add", [mean, g.constant("eps", try half([], [1e-5]))], name: "norm/Add")], name: "norm/Sqrt")
+        let r = g.op("Div", [g.constant("one", try half([], [1])), root], name: "norm/Div")
+        let normed = g.op("Mul", [g.constant("w", try half([h * d], Self.values(h * d, seed: 22, scale: 2))),
+                                  g.op("Mul", [x, r], name: "norm/Mul")], name: "norm/Mul_1")
+        let heads = g.op("Transpose", [g.op("Reshape", [normed, g.constant("shape", int64s([4], [Int64(b), Int64(s), Int64(h), Int64(d)]))],
+                                            name: "attn/Reshape")],
+                         name: "attn/Transpose", attributes: [Attribute("perm", .ints([0, 2, 1, 3]))])
+        let axes = g.constant("axes", int64s([1], [-1]))
+        let low = g.op("Slice", [heads, g.constant("zero", int64s([1], [0])), g.constant("half", int64s([1], [4])), axes], name: "attn/Slice")
+        let high = g.op("Slice", [heads, g.constant("half2", int64s([1], [4])), g.constant("end", int64s([1], [Int64.max])), axes],
+                        name: "attn/Slice_1")
+        let rotated = g.op("Concat", [g.op("Neg", [high], name: "attn/Neg"), low], name: "attn/Concat", attributes: [Attribute("axis", .int(-1))])
+        let cos = g.constant("cos", try half([1, 1, s, d], Self.values(s * d, seed: 23, scale: 1)))
+        let sin = g.constant("sin", try half([1, 1, s, d], Self.values(s * d, seed: 24, scale: 1)))
+        let rope = g.op("Add", [g.op("Mul", [heads, cos], name: "attn/Mul"), g.op("Mul", [rotated, sin], name: "attn/Mul_1")], name: "attn/Add")
+        let silu = g.op("Mul", [rope, g.op("Sigmoid", [rope], name: "act/Sigmoid")], name: "act/Mul")
+        g.output(rope, g.op("Mul", [silu, g.constant("u", try half([1, 1, s, d], Self.values(s * d, seed: 25)))], name: "mlp/Mul"))
+        let fused = try g.plan(opset: 17), plain = try g.plan(opset: 17, options: PlanOptions(fuseElementwise: false))
+        #expect(fused.stepInfos.map { $0.kind } == ["RMSNorm (fused)", "Reshape", "Rotary embedding (fused)", "SwiGLU (fused)"],
+                "\(fused.stepInfos.map { $0.kind })")
+        let inputs = ["x": try half([b, s, h * d], Self.values(b * s * h * d, seed: 26, scale: 3))]
+        let a = try fused.run(inputs: inputs), want = try plain.run(inputs: inputs)
+        for (name, expected) in want {
+            let got = try #require(a[name])
+            #expect(got.dtype == .float16)
+            if name == rope.name {
+                #expect(got.elements(as: UInt16.self) == expected.elements(as: UInt16.self), "\(name)")
+            } else {
+                let x = got.elements(as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+                let y = expected.elements(as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+                var worst: Float = 0
+                for (u, v) in zip(x, y) { worst = max(worst, abs(u - v) / max(1, abs(v))) }
+                #expect(worst <= 2e-3, "\(name): \(worst)")
+            }
+        }
+    }
+
     @Test func swigluIsOneStepAndTheSiLUTimesTheUp() throws {
         let g = TestGraph()
         let gate = g.input("g", .float, [.known(3), .known(5000)]), up = g.input("u", .float, [.known(3), .known(5000)])

@@ -135,7 +135,7 @@ struct RotaryKernel: OpKernel {
         let highHalf = try required(SliceKernel().run([x] + high, pool), 0)
         let negated = try required(UnaryKernel(op: .neg).run([highHalf], pool), 0)
         let rotated = try required(ConcatKernel(axis: concatAxis).run([negated, lowHalf], pool), 0)
-        let sum = try arithmetic(.add, try arithmetic(.multiply, x, cos, pool), try arithmetic(.multiply, rotated, sin, pool), pool)
+        let sum = try nodeArithmetic(.add, try nodeArithmetic(.multiply, x, cos, pool), try nodeArithmetic(.multiply, rotated, sin, pool), pool)
         return [sum]
     }
 
@@ -221,7 +221,7 @@ struct SwiGLUKernel: OpKernel {
         let g = try required(inputs, 0), u = try required(inputs, 1)
         guard g.dtype == .float, u.dtype == .float, g.shape == u.shape else {
             let silu = try required(FusedActivationKernel(op: SQ_VM_SILU).run([g], pool), 0)
-            return [try arithmetic(.multiply, silu, u, pool)]
+            return [try nodeArithmetic(.multiply, silu, u, pool)]
         }
         let out = try g.withElements(as: Float.self) { eg in
             try u.withElements(as: Float.self) { eu in
@@ -272,11 +272,11 @@ struct RMSNormKernel: OpKernel {
         let reduce = ReduceKernel(reduction: .mean, keepDims: true, noopWithEmptyAxes: false, attributeAxes: attributeAxes,
                                   axesFromInput: true)
         let mean = try required(reduce.run(axesInput.map { [square, $0] } ?? [square], pool), 0)
-        let root = try required(UnaryKernel(op: .sqrt).run([try arithmetic(.add, mean, epsilon, pool)], pool), 0)
+        let root = try required(UnaryKernel(op: .sqrt).run([try nodeArithmetic(.add, mean, epsilon, pool)], pool), 0)
         let r = reciprocal ? try required(UnaryKernel(op: .reciprocal).run([root], pool), 0)
-            : try arithmetic(.divide, try required([numerator], 0, "numerator"), root, pool)
-        let normalized = try arithmetic(.multiply, x, r, pool)
-        return [try w.map { try arithmetic(.multiply, $0, normalized, pool) } ?? normalized]
+            : try nodeArithmetic(.divide, try required([numerator], 0, "numerator"), root, pool)
+        let normalized = try nodeArithmetic(.multiply, x, r, pool)
+        return [try w.map { try nodeArithmetic(.multiply, $0, normalized, pool) } ?? normalized]
     }
 
     private func isLastAxis(_ axesInput: Tensor?, rank: Int) -> Bool {
@@ -288,4 +288,10 @@ struct RMSNormKernel: OpKernel {
         guard t.dtype == .float, t.count == 1 else { return nil }
         return t.elements(as: Float.self)[0]
     }
+}
+
+/// A Mul/Add/Div node's kernel on two tensors (float16/bfloat16 computed in float32 and rounded,
+/// as the node rounds): the fallbacks above run exactly the nodes they replace.
+private func nodeArithmetic(_ op: ArithmeticOp, _ a: Tensor, _ b: Tensor, _ pool: BufferPool) throws -> Tensor {
+    try required(ArithmeticKernel(op: op).run([a, b], pool), 0)
 }
