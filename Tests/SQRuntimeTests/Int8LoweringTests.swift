@@ -98,6 +98,47 @@ import Testing
         #expect(kinds == ["MatMul+Add (int8)"], "\(kinds)")
     }
 
+    /// BERT's FFN: an int8 MatMul+Add then the exported GELU (or a SiLU) read only by it are
+    /// one step, the activation applied to blocks of 64 rows as the product writes them: the
+    /// bits of the two steps (the plan without elementwise fusion runs the chain's nodes, so it
+    /// is compared with the fused activation step instead).
+    @Test(arguments: [Policy.O1, .O3], [true, false])
+    mutating func activationJoinsTheInt8Product(policy: Policy, gelu: Bool) throws {
+        let seed = rng  // both graphs get the same weights
+        func build(observeProduct: Bool) -> TestGraph {
+            rng = seed
+            let g = TestGraph()
+            let x = g.input("x", .float, [.symbolic("batch"), .known(k)])
+            let xq = Self.qdq(g, x, policy, block: k, name: "x")
+            let product = g.op("MatMul", [xq, weight(g, perChannel: true, transposed: false)], name: "linear")
+            let y = g.op("Add", [product, g.constant("bias", floats([n], (0..<n).map { Float($0 % 7) / 7 - 0.4 }))], name: "linear/Add")
+            if gelu {
+                let div = g.op("Div", [y, g.constant("sqrt2", Tensor(scalar: Float(2).squareRoot()))], name: "act/Div")
+                let sum = g.op("Add", [g.op("Erf", [div], name: "act/Erf"), g.constant("one", Tensor(scalar: Float(1)))], name: "act/Add")
+                let out = g.op("Mul", [g.op("Mul", [y, sum], name: "act/Mul"), g.constant("half", Tensor(scalar: Float(0.5)))], name: "act/Mul_1")
+                if observeProduct { g.output(out, y) } else { g.output(out) }
+            } else {
+                let out = g.op("Mul", [y, g.op("Sigmoid", [y], name: "act/Sigmoid")], name: "act/Mul")
+                if observeProduct { g.output(out, y) } else { g.output(out) }
+            }
+            return g
+        }
+        let rows = 150  // three blocks of 64 rows, the last partial
+        let inputs = ["x": floats([rows, k], randomFloats(rows * k, -2...2))]
+        let joined = try build(observeProduct: false).plan(opset: 21)
+        let kind = gelu ? "MatMul+Add+Gelu (int8)" : "MatMul+Add+SiLU (int8)"
+        #expect(joined.stepInfos.map { $0.kind } == [kind], "\(joined.stepInfos.map { $0.kind })")
+        // With the product a graph output too, the product and the activation stay two steps.
+        let separate = try build(observeProduct: true).plan(opset: 21)
+        #expect(separate.stepInfos.map { $0.kind } == ["MatMul+Add (int8)", gelu ? "Gelu (fused)" : "SiLU (fused)"],
+                "\(separate.stepInfos.map { $0.kind })")
+        let a = try joined.run(inputs: inputs), b = try separate.run(inputs: inputs)
+        let name = try #require(a.keys.first)
+        let got = try #require(a[name]).elements(as: Float.self), want = try #require(b[name]).elements(as: Float.self)
+        let firstDifference = zip(got, want).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }
+        #expect(got.count == rows * n && firstDifference == nil, "\(String(describing: firstDifference))")
+    }
+
     /// The onnxruntime target's form of `qdq`: uint8 codes with zero point 128; a dynamic
     /// scale Δ applied as `Q(Div(x, Δ), 1, 128)`, or (`byDelta`, max |x| as
     /// `Max(ReduceMax(x), Neg(ReduceMin(x)))`) `DQ(Q(x, Δ, zp), 1, 128)` with zp 128 per tensor

@@ -59,6 +59,12 @@ struct Int8LinearKernel: OpKernel {
     /// O1: the per-row scales are computed here from x (the graph's scale subgraph was
     /// absorbed); the kernel then has one input, x.
     let dynamicScale: DynamicRowScale?
+    /// GELU or SiLU of the output (`MatMul+Add+Gelu (int8)`): applied to blocks of rows as
+    /// the product writes them, so the block is still in cache; the same values as the
+    /// fused activation step after the product.
+    private(set) var outputActivation: sq_vmath_op?
+    /// Rows of a product block the activation follows (64 × 1 536 floats: 384 KiB).
+    static let activationRows = 64
 
     init(activation: ActivationQDQ, weight: Tensor, scales: [Float], transposed: Bool, bias: [Float]?,
          dynamicScale: DynamicRowScale? = nil) throws {
@@ -77,12 +83,36 @@ struct Int8LinearKernel: OpKernel {
     }
 
     /// The same product followed by `+ bias` (N values) in the epilogue.
-    func addingBias(_ bias: [Float]) -> Int8LinearKernel { Int8LinearKernel(self, bias: bias) }
+    func addingBias(_ bias: [Float]) -> Int8LinearKernel {
+        var kernel = Int8LinearKernel(self, bias: bias)
+        kernel.outputActivation = outputActivation
+        return kernel
+    }
+
+    /// The same product followed by `op` (SQ_VM_GELU or SQ_VM_SILU) on its output.
+    func applying(_ op: sq_vmath_op) -> Int8LinearKernel {
+        var kernel = self
+        kernel.outputActivation = op
+        return kernel
+    }
 
     /// float16/bfloat16 activations and scales are converted at the boundary: widened to
     /// float32 (exact), the int8 path as for float32, the result rounded once to x's type.
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        try computingHalfInFloat(inputs, pool) { try runFloat($0, pool) }
+        guard let op = outputActivation, inputs.first??.dtype != .float else {
+            return try computingHalfInFloat(inputs, pool) { try runFloat($0, pool) }
+        }
+        // Half-precision x: the product rounded to x's type, then the activation step's kernel.
+        var product = self
+        product.outputActivation = nil
+        let y = try required(product.run(inputs, pool), 0)
+        return try FusedActivationKernel(op: op).run([y], pool)
+    }
+
+    /// The fallback's result with the output activation, if any.
+    private func activated(_ y: Tensor, _ pool: BufferPool) throws -> Tensor {
+        guard let op = outputActivation else { return y }
+        return try required(FusedActivationKernel(op: op).run([y], pool), 0)
     }
 
     private func runFloat(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
@@ -110,14 +140,14 @@ struct Int8LinearKernel: OpKernel {
                         }
                     }
                 }
-                return [try fallback(x, Tensor(shape: Array(x.shape.dropLast()) + [1], values: scales), pool)]
+                return [try activated(try fallback(x, Tensor(shape: Array(x.shape.dropLast()) + [1], values: scales), pool), pool)]
             }
             scale = Tensor(shape: [], values: [Float(0)])  // unused
         } else {
             scale = try required(inputs, 1, "scale")
         }
         guard x.dtype == .float, x.shape.last == k, let givenScales = dynamicScales ?? rowScales(x, scale, activation) else {
-            return [try fallback(x, scale, pool)]
+            return [try activated(try fallback(x, scale, pool), pool)]
         }
         let rows = x.count / k
         let quantized = try pool.storage(byteCount: rows * k)
@@ -137,12 +167,21 @@ struct Int8LinearKernel: OpKernel {
         }
         let out = try pool.make(Float.self, shape: Array(x.shape.dropLast()) + [n]) { out in
             try scales.withUnsafeBufferPointer { aScales in
-                if let bias {
-                    try bias.withUnsafeBufferPointer { b in
-                        try gemmInt8(a: UnsafeBufferPointer(q), m: rows, aScales: aScales, b: weights, out: out, bias: b)
+                // One product, or blocks of rows each followed by the activation (any row split
+                // gives the same bits).
+                let block = outputActivation == nil ? Swift.max(rows, 1) : Self.activationRows
+                let qs = UnsafeBufferPointer(q)
+                for r0 in stride(from: 0, to: rows, by: block) {
+                    let r = Swift.min(block, rows - r0)
+                    let a = UnsafeBufferPointer(rebasing: qs[(r0 * k)..<((r0 + r) * k)])
+                    let s = aScales.count == 1 ? aScales : UnsafeBufferPointer(rebasing: aScales[r0..<(r0 + r)])
+                    let o = UnsafeMutableBufferPointer(rebasing: out[(r0 * n)..<((r0 + r) * n)])
+                    if let bias {
+                        try bias.withUnsafeBufferPointer { b in try gemmInt8(a: a, m: r, aScales: s, b: weights, out: o, bias: b) }
+                    } else {
+                        try gemmInt8(a: a, m: r, aScales: s, b: weights, out: o)
                     }
-                } else {
-                    try gemmInt8(a: UnsafeBufferPointer(q), m: rows, aScales: aScales, b: weights, out: out)
+                    if let op = outputActivation, let base = o.baseAddress { _ = sq_vmath_f32(op, r * n, base, base) }
                 }
             }
         }

@@ -28,6 +28,9 @@ struct ElementwiseFusion {
 
     private(set) var absorbed: Set<ObjectIdentifier> = []
     private var fusions: [ObjectIdentifier: Fusion] = [:]
+    /// The GELU and SiLU chains: root, op, input and every node of the chain (root included),
+    /// for the lowering to join them to the int8 product that computes their input.
+    private(set) var activations: [(root: ObjectIdentifier, op: sq_vmath_op, input: Value, members: Set<ObjectIdentifier>)] = []
 
     /// `taken`: nodes another fusion (the int8 lowering) already owns; `observable`: value
     /// names that must stay observable (a chain computing one of them is not fused).
@@ -54,6 +57,10 @@ struct ElementwiseFusion {
             else { continue }
             fusions[ObjectIdentifier(node)] = fusion
             for n in inner { absorbed.insert(ObjectIdentifier(n)) }
+            if let activation = fusion.kernel as? FusedActivationKernel, let input = fusion.inputs.first ?? nil {
+                activations.append((ObjectIdentifier(node), activation.op, input,
+                                    Set(inner.map(ObjectIdentifier.init) + [ObjectIdentifier(node)])))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import SQIR
+import SQKernels
 
 /// Builds the parts of an `ExecutionPlan` from a graph:
 /// 1. a slot (register) per value; graph inputs, initializers and node outputs;
@@ -67,7 +68,28 @@ struct Lowering {
         let elementwise = options.fuseElementwise
             ? ElementwiseFusion(graph: graph, live: live, taken: int8?.ownedNodes ?? [], observable: options.observable,
                                 opset: opsets[""] ?? 1) : nil
+        // A GELU/SiLU chain whose input only it reads, computed by an int8 product: one step,
+        // the activation applied to the product's blocks of rows (`MatMul+Add+Gelu (int8)`).
+        var joined: [ObjectIdentifier: FusedStep] = [:], joinedProducts = Set<ObjectIdentifier>()
+        if let int8, let elementwise {
+            let outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+            for chain in elementwise.activations {
+                guard let product = chain.input.producer, product.outputs.count == 1,
+                      let fusion = int8.fusion(for: product), let kernel = fusion.kernel as? Int8LinearKernel,
+                      !outputs.contains(ObjectIdentifier(chain.input)), !options.observable.contains(chain.input.name),
+                      chain.input.uses.allSatisfy({ chain.members.contains(ObjectIdentifier($0.node)) }) else { continue }
+                let name = chain.op == SQ_VM_GELU ? "Gelu" : "SiLU"
+                joined[chain.root] = FusedStep(kernel: kernel.applying(chain.op), inputs: fusion.inputs,
+                                               kind: fusion.kind.replacing(" (int8)", with: "+\(name) (int8)"))
+                joinedProducts.insert(ObjectIdentifier(product))
+            }
+        }
         for node in nodes where live.contains(ObjectIdentifier(node)) {
+            if joinedProducts.contains(ObjectIdentifier(node)) { continue }
+            if let f = joined[ObjectIdentifier(node)] {
+                try lower(node, fused: f)
+                continue
+            }
             if int8?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
             if elementwise?.absorbed.contains(ObjectIdentifier(node)) == true { continue }
             if let f = elementwise?.fusion(for: node) {
