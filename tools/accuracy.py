@@ -166,12 +166,16 @@ def labelled_configurations(alpha: float, extra: bool, family: str, static: bool
                                      (0.5, "all", "per-channel", "mse"), ("auto", "foldable", "per-channel", "mse"),
                                      ("auto", "all", "per-channel", "mse"),
                                      (0.8, "foldable", "per-tensor", "minmax"), (0.75, "all", "per-tensor", "mse"),
-                                     (0.5, "foldable", "per-tensor", "mse"),
+                                     (0.5, "foldable", "per-tensor", "mse"), (0.6, "foldable", "per-tensor", "mse"),
+                                     (0.4, "foldable", "per-tensor", "mse"),
+                                     (0.5, "foldable", "per-tensor", "minmax"),
                                      ("auto", "foldable", "per-tensor", "mse")):
                 smooth = f"alpha={a},scope={scope}" + (f",policy=O3,weights={w}" if a == "auto" else "")
                 calibration = "" if cal == "minmax" else f",calibration={cal}"
                 yield (f"SmoothQuant α{'=' if a == 'auto' else ''}{a} scope={scope} O3 {w} calibration={cal}",
                        f"calibrate,smooth{{{smooth}}},quantize{{policy=O3,weights={w},target=qdq{calibration}}}")
+            yield ("SmoothQuant α0.8 scope=foldable O3 per-channel calibration=minmax target=onnxruntime",
+                   "calibrate,smooth{alpha=0.8,scope=foldable},quantize{policy=O3,weights=per-channel,target=onnxruntime}")
             yield ("SmoothQuant α=auto alpha-max=1 scope=foldable O3 per-channel calibration=minmax",
                    "calibrate,smooth{alpha=auto,alpha-max=1,scope=foldable,policy=O3,weights=per-channel},"
                    "quantize{policy=O3,weights=per-channel,target=qdq}")
