@@ -36,9 +36,11 @@ public struct Calibrate: Pass {
     static let maxSamplesOption = PassOption("max-samples", default: 0, help: "use at most this many samples (0 = all)")
     public static let rowsOption = PassOption("rows", default: 64,
                                        help: "tokens per linear input sampled for smooth{alpha=auto} (0 = none)")
+    public static let peakRowsOption = PassOption("peak-rows", default: 0,
+                                           help: "also keep the N tokens of largest max abs(x) per linear input for smooth{alpha=auto} (0 = none)")
 
     public static var options: [PassOptionDeclaration] {
-        [percentileOption.declaration, maxSamplesOption.declaration, rowsOption.declaration]
+        [percentileOption.declaration, maxSamplesOption.declaration, rowsOption.declaration, peakRowsOption.declaration]
     }
     public static var statistics: [PassStatisticDeclaration] {
         [PassStatisticDeclaration("samples", help: "calibration samples run"),
@@ -48,11 +50,13 @@ public struct Calibrate: Pass {
     public let percentile: Double
     public let maxSamples: Int
     public let rows: Int
+    public let peakRows: Int
 
     public init(options: PassOptions) throws {
         percentile = try Self.percentile(options, Self.percentileOption)
         maxSamples = try Self.nonNegative(options, Self.maxSamplesOption)
         rows = try Self.nonNegative(options, Self.rowsOption)
+        peakRows = try Self.nonNegative(options, Self.peakRowsOption)
     }
 
     /// Calibrate is what provides the statistics smooth and quantize{policy=O3} require.
@@ -71,7 +75,8 @@ public struct Calibrate: Pass {
         let makeRunner = context[CalibrationRunnerKey.self] ?? InterpreterRunner.make
         let runner = try makeRunner(model)
         let calibrator = Calibrator(percentile: percentile < 100 ? percentile : nil,
-                                    maxSamples: maxSamples > 0 ? maxSamples : nil, rowsPerValue: rows)
+                                    maxSamples: maxSamples > 0 ? maxSamples : nil, rowsPerValue: rows,
+                                    peakRowsPerValue: peakRows)
         let calibrated = try calibrator.calibrateKeepingRows(graph: model.graph, samples: samples, run: runner,
                                                              progress: context[CalibrationProgressKey.self])
         var statistics = calibrated.statistics

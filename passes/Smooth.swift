@@ -16,9 +16,10 @@ import SQIR
 /// one of the group's linears; otherwise one `Mul(X, 1/s)` is inserted for the group (post-LN
 /// BERT: the norm output also feeds the residual Add). The statistics of the smoothed value
 /// are divided by s in the context, so `quantize` needs no recalibration.
-/// Options: `alpha` (0…1, default 0.5; `auto` searches 0.30…0.90 per group for the smallest
-/// fake-quantized output error on the rows calibrate sampled), `scope` (norms|foldable|all), `lm-head`
-/// (bool), `policy` / `weights` (the quantization `alpha=auto` optimizes for).
+/// Options: `alpha` (0…1, default 0.5; `auto` searches `alpha-min`…`alpha-max`, default
+/// 0.30…0.90, step 0.05, per group for the smallest fake-quantized output error on the rows
+/// calibrate sampled), `scope` (norms|foldable|all), `lm-head` (bool), `policy` / `weights` (the
+/// quantization `alpha=auto` optimizes for).
 ///
 /// ```
 /// // before                                         // after (fold)
@@ -54,10 +55,18 @@ public struct Smooth: Pass {
                                          help: "with alpha=auto: the activation quantization to optimize for")
     static let weightsOption = PassOption("weights", default: Quantize.weightsOption.defaultValue,
                                           help: "with alpha=auto: the weight quantization to optimize for")
+    // alpha=auto's grid: alpha-min, alpha-min + 0.05, …, alpha-max.
+    static let alphaMinOption = PassOption("alpha-min", default: AlphaSearch.defaultRange.lowerBound,
+                                           help: "with alpha=auto: the smallest α searched, in [0, 1]")
+    static let alphaMaxOption = PassOption("alpha-max", default: AlphaSearch.defaultRange.upperBound,
+                                           help: "with alpha=auto: the largest α searched, in [alpha-min, 1]")
+    static let alphaErrorOption = PassOption("alpha-error", default: AlphaError.absolute,
+                                             help: "with alpha=auto: absolute = Σ‖error‖² over the sampled rows; relative = each row's ‖error‖² / ‖X·W‖²")
 
     public static var options: [PassOptionDeclaration] {
         [alphaOption.declaration, scopeOption.declaration, lmHeadOption.declaration,
-         policyOption.declaration, weightsOption.declaration]
+         policyOption.declaration, weightsOption.declaration, alphaMinOption.declaration, alphaMaxOption.declaration,
+         alphaErrorOption.declaration]
     }
     public static var statistics: [PassStatisticDeclaration] {
         [PassStatisticDeclaration("groups", help: "groups smoothed"),
@@ -71,6 +80,9 @@ public struct Smooth: Pass {
     public let lmHead: Bool
     public let policy: QuantPolicy
     public let weights: WeightGranularity
+    /// alpha=auto's search range (step 0.05).
+    public let alphaRange: ClosedRange<Double>
+    public let alphaError: AlphaError
 
     public init(options: PassOptions) throws {
         alpha = options[Self.alphaOption]
@@ -78,6 +90,17 @@ public struct Smooth: Pass {
         lmHead = options[Self.lmHeadOption]
         policy = options[Self.policyOption]
         weights = options[Self.weightsOption]
+        let low = options[Self.alphaMinOption], high = options[Self.alphaMaxOption]
+        guard low >= 0, low <= 1 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.alphaMinOption.name,
+                                                   value: low.description, expected: "a number in [0, 1]")
+        }
+        guard high >= low, high <= 1 else {
+            throw PipelineError.invalidOptionValue(pass: Self.name, option: Self.alphaMaxOption.name,
+                                                   value: high.description, expected: "a number in [alpha-min (\(low)), 1]")
+        }
+        alphaRange = low...high
+        alphaError = options[Self.alphaErrorOption]
     }
 
     /// Reads calibration statistics (the CLI inserts calibrate when nothing provides them).
@@ -94,7 +117,8 @@ public struct Smooth: Pass {
         case .value(let a): smoother.alpha = a
         case .auto:
             let search = AlphaSearch(rows: context[CalibrationRowsKey.self], policy: policy,
-                                     perChannelWeights: weights == .perChannel)
+                                     perChannelWeights: weights == .perChannel,
+                                     grid: AlphaSearch.grid(alphaRange), relativeError: alphaError == .relative)
             smoother.alphaForGroup = { group, stats in try search.bestAlpha(for: group, stats: stats, context: context) }
         }
         let (reports, skipped) = try smoother.run(on: model.graph, statistics: &statistics)
@@ -150,3 +174,11 @@ public enum SmoothAlpha: PassOptionValue, Equatable {
 }
 
 extension SmoothScope: PassOptionChoice {}
+
+/// `smooth{alpha-error}`: how `alpha=auto` sums the output error of the sampled rows.
+public enum AlphaError: String, Sendable, CaseIterable, PassOptionChoice {
+    /// Σ‖Q(X/s)·Q(W·s) − X·W‖² over rows and layers (large tokens weigh most).
+    case absolute
+    /// Σ of each row's ‖error‖² / ‖X·W‖² (every token alike).
+    case relative
+}

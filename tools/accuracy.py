@@ -141,6 +141,44 @@ def labelled_configurations(alpha: float, extra: bool, family: str, static: bool
                f"calibrate,smooth{{alpha={alpha}}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
         yield (f"SmoothQuant α{alpha} scope=all O1 per-tensor weight-calibration=mse",
                f"calibrate,smooth{{alpha={alpha},scope=all}},quantize{{policy=O1,weights=per-tensor,target=qdq,weight-calibration=mse}}")
+        if family == "causal":
+            # Issue #14's bars with the wider smoothing scopes (every linear but the LM head):
+            # O1 per-tensor weights, and O3 with per-channel / per-tensor weights. The best
+            # rows and the informative failures of the sweep in docs/accuracy.md.
+            qa = "quantize{policy=O1,weights=per-tensor,target=qdq}"
+            for label, smooth in (("α=auto scope=foldable", "alpha=auto,scope=foldable,policy=O1,weights=per-tensor"),
+                                  ("α=auto scope=all", "alpha=auto,scope=all,policy=O1,weights=per-tensor"),
+                                  ("α=auto alpha-min=0 scope=foldable", "alpha=auto,alpha-min=0,scope=foldable,policy=O1,weights=per-tensor"),
+                                  ("α=auto peak-rows=16 alpha-error=relative scope=foldable",
+                                   "alpha=auto,alpha-error=relative,scope=foldable,policy=O1,weights=per-tensor"),
+                                  ("α0.3 scope=foldable", "alpha=0.3,scope=foldable"),
+                                  ("α0.5 scope=foldable", "alpha=0.5,scope=foldable"),
+                                  ("α0.75 scope=foldable", "alpha=0.75,scope=foldable")):
+                calibrate = "calibrate{peak-rows=16}" if "peak-rows" in label else "calibrate"
+                yield f"SmoothQuant {label} O1 per-tensor", f"{calibrate},smooth{{{smooth}}},{qa}"
+            yield ("SmoothQuant α0.5 scope=foldable O1 per-tensor, down_proj float",
+                   "calibrate,smooth{alpha=0.5,scope=foldable},quantize{policy=O1,weights=per-tensor,target=qdq,exclude=down_proj}")
+            for a, scope, w, cal in ((0.8, "foldable", "per-channel", "minmax"), (0.8, "all", "per-channel", "minmax"),
+                                     (0.75, "foldable", "per-channel", "minmax"), (0.75, "all", "per-channel", "minmax"),
+                                     (0.7, "foldable", "per-channel", "minmax"), (0.85, "foldable", "per-channel", "minmax"),
+                                     (0.9, "foldable", "per-channel", "minmax"), ("auto", "foldable", "per-channel", "minmax"),
+                                     (0.75, "foldable", "per-channel", "mse"), (0.75, "all", "per-channel", "mse"),
+                                     (0.5, "all", "per-channel", "mse"), ("auto", "foldable", "per-channel", "mse"),
+                                     ("auto", "all", "per-channel", "mse"),
+                                     (0.8, "foldable", "per-tensor", "minmax"), (0.75, "all", "per-tensor", "mse"),
+                                     (0.5, "foldable", "per-tensor", "mse"), (0.6, "foldable", "per-tensor", "mse"),
+                                     (0.4, "foldable", "per-tensor", "mse"),
+                                     (0.5, "foldable", "per-tensor", "minmax"),
+                                     ("auto", "foldable", "per-tensor", "mse")):
+                smooth = f"alpha={a},scope={scope}" + (f",policy=O3,weights={w}" if a == "auto" else "")
+                calibration = "" if cal == "minmax" else f",calibration={cal}"
+                yield (f"SmoothQuant α{'=' if a == 'auto' else ''}{a} scope={scope} O3 {w} calibration={cal}",
+                       f"calibrate,smooth{{{smooth}}},quantize{{policy=O3,weights={w},target=qdq{calibration}}}")
+            yield ("SmoothQuant α0.8 scope=foldable O3 per-channel calibration=minmax target=onnxruntime",
+                   "calibrate,smooth{alpha=0.8,scope=foldable},quantize{policy=O3,weights=per-channel,target=onnxruntime}")
+            yield ("SmoothQuant α=auto alpha-max=1 scope=foldable O3 per-channel calibration=minmax",
+                   "calibrate,smooth{alpha=auto,alpha-max=1,scope=foldable,policy=O3,weights=per-channel},"
+                   "quantize{policy=O3,weights=per-channel,target=qdq}")
         output = "" if family == "causal" else ",output=sentence_embedding"
         for scope in ("", ",scope=all"):
             yield (f"SmoothQuant α{alpha}{scope.replace(',', ' ')} policy=auto calibration=mse target=onnxruntime",
@@ -354,11 +392,13 @@ def render(results: dict, args) -> str:
              "with no inserted op (down_proj, into up_proj's output channels)",
              "- *scope=all*: `smooth{scope=all}` also smooths o_proj / down_proj / fc2 inputs (down_proj "
              "folds into up_proj, the others get a `Mul(1/s)`)",
-             "- *α=auto*: `smooth{alpha=auto,policy=P,weights=W}` picks α per group on 0.30…0.90",
+             "- *α=auto*: `smooth{alpha=auto,policy=P,weights=W}` picks α per group on 0.30…0.90; *alpha-min=0*: on "
+             "0…0.90; *peak-rows=16 alpha-error=relative*: with `calibrate{peak-rows=16}` and `smooth{alpha-error=relative}` "
+             "(docs/smoothquant.md, \"`alpha=auto`\")",
              "- *norm→linear layers only*: `quantize{exclude=o_proj|down_proj}` (MiniLM: "
              "`exclude=output/dense`), the layers the paper quantizes with SmoothQuant",
              "- *X float*: the same exclusion for one family, to see which layers limit O1",
-             "- *calibration=percentile|mse*: `quantize{…,calibration=M}`: each static (O3) activation range is the "
+             "- *calibration=percentile|mse*: `quantize{…,calibration=M}` (*calibration=minmax*: the default, named in the sweep rows): each static (O3) activation range is the "
              "99.99th percentile of |x|, or the range with the smallest Q/DQ error, from histograms of the smoothed "
              "activations over the calibration samples (docs/smoothquant.md, \"Static ranges\"); "
              "*weight-calibration=mse*: per-tensor weight ranges chosen the same way",
@@ -392,6 +432,8 @@ def render(results: dict, args) -> str:
                     continue
                 lines.append(f"| {r['config']} | {r['cosine_mean']:.5f} | {r['cosine_min']:.5f} |")
         lines += [""]
+        if causal:
+            lines += bars(rows)
         plans = [r for r in rows if r.get("plan") or r.get("plan_cells")]
         if plans:
             lines += [f"policy=auto plans ({name}): the layers of each form, the share of linear-layer MACs with static "
@@ -414,6 +456,32 @@ def render(results: dict, args) -> str:
               "(`--extra`: the scope=all, α=auto and ablation rows; `--static`: the calibration=…, weight-calibration=… and "
               "policy=auto rows; `--merge-doc --only LABEL…` computes only the given rows and keeps the others as they are).", ""]
     return "\n".join(lines)
+
+
+def bars(rows: list[dict]) -> list[str]:
+    """Issue #14's SmolLM2 bars, from the rows above: the best row of each kind (every linear but
+    the LM head, no layer left float) against its bar."""
+    def perplexity(r):
+        return float(r["cells"][0]) if "cells" in r else r["perplexity"]
+    model = [r for r in rows if r["pipeline"] is None]
+    if not model:  # --only without the model itself: no Δ to judge by
+        return []
+    base = perplexity(model[0])
+    kinds = (("O1, per-tensor weights", 3, lambda c: " O1 per-tensor" in c),
+             ("O3 (per-tensor static activations), any weights", 15, lambda c: " O3 per-" in c),
+             ("O3, per-tensor weights too", 15, lambda c: " O3 per-tensor" in c))
+    lines = ["Issue #14's bars (every linear but the LM head; the best row above of each kind):", "",
+             "| bar | best row | perplexity | Δ vs fp32 | |", "|---|---|---:|---:|---|"]
+    for kind, limit, match in kinds:
+        found = [r for r in rows if r["pipeline"] is not None and match(r["config"]) and "float" not in r["config"]
+                 and "norm→linear" not in r["config"] and "lm-head=true" not in r["config"]]
+        if not found:
+            continue
+        best = min(found, key=perplexity)
+        delta = 100 * (perplexity(best) / base - 1)
+        lines.append(f"| {kind}: within {limit}% | {best['config']} | {perplexity(best):.2f} | {delta:+.1f}% | "
+                     f"{'met' if delta <= limit else '**not met**'} |")
+    return lines + [""]
 
 
 HALF_BEGIN, HALF_END = "<!-- half-precision rows: tools/accuracy.py --root build/fp16 -->", "<!-- end half-precision rows -->"

@@ -32,8 +32,13 @@ public struct Calibrator {
     /// (`RowReservoir`); 0 keeps none.
     public var rowsPerValue: Int
 
-    /// No defaults: `calibrate` passes its declared options, other callers say what they want.
-    public init(percentile: Double?, maxSamples: Int?, rowsPerValue: Int) {
+    /// Rows of largest max |x| kept beside the uniform sample (`RowReservoir.peakCapacity`).
+    public var peakRowsPerValue: Int
+
+    /// No defaults: `calibrate` passes its declared options, other callers say what they want
+    /// (`peakRowsPerValue` 0 keeps none, as before it existed).
+    public init(percentile: Double?, maxSamples: Int?, rowsPerValue: Int, peakRowsPerValue: Int = 0) {
+        self.peakRowsPerValue = peakRowsPerValue
         self.percentile = percentile
         self.maxSamples = maxSamples
         self.rowsPerValue = rowsPerValue
@@ -87,7 +92,8 @@ public struct Calibrator {
             for layer in LinearLayer.all(in: graph) where rows[layer.activation.name] == nil {
                 var hash = FNV1a64()
                 hash.add(layer.activation.name)
-                rows[layer.activation.name] = RowReservoir(channels: layer.inputChannels, capacity: rowsPerValue, seed: hash.value)
+                rows[layer.activation.name] = RowReservoir(channels: layer.inputChannels, capacity: rowsPerValue, seed: hash.value,
+                                                             peakCapacity: peakRowsPerValue)
             }
         }
         let histogram = percentile != nil

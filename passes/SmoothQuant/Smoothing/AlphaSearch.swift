@@ -1,19 +1,37 @@
 import SQIR
 import SQRuntime
 
-/// `smooth{alpha=auto}`: per group, the α on a grid (0.30…0.90 step 0.05) whose smoothed,
+/// `smooth{alpha=auto}`: per group, the α on a grid (default 0.30…0.90 step 0.05;
+/// `smooth{alpha-min,alpha-max}`) whose smoothed,
 /// fake-quantized outputs are closest to the float outputs on sampled calibration rows:
 ///
 ///     error(α) = Σ_layers ‖Q(X/s) · Q(W·s) − X · W‖² / Σ_layers ‖X · W‖²
 ///
 /// with Q the quantizer `quantize` will use (`policy`, `weights`). X is the uniform sample of
-/// rows calibration kept (`CalibrationRowsKey`); no activation is recomputed.
+/// rows calibration kept (`CalibrationRowsKey`), plus with `calibrate{peak-rows=N}` the N rows
+/// of largest max |x| (each sum then a stratified estimate over every row:
+/// `RowReservoir.weightedRows`); no activation is recomputed. `alpha-error=relative` divides
+/// each row's error by that row's ‖X · W‖² (every token counts alike, massive ones too).
 /// `policy` and `perChannelWeights` have no defaults: `smooth` passes its own options.
 struct AlphaSearch {
     let rows: [String: RowReservoir]?
     var policy: QuantPolicy
     var perChannelWeights: Bool
-    var grid: [Double] = (0...12).map { 0.30 + 0.05 * Double($0) }
+    var grid: [Double] = AlphaSearch.grid(AlphaSearch.defaultRange)
+    /// Weigh each row's error by its reference's squared norm (`smooth{alpha-error=relative}`).
+    var relativeError = false
+
+    /// `smooth`'s `alpha-min` / `alpha-max` defaults.
+    static let defaultRange = 0.30...0.90
+
+    /// `range.lowerBound`, + 0.05, … up to `range.upperBound` (included when it is on the step;
+    /// a range narrower than a step is its lower bound alone, plus the upper bound if distinct).
+    static func grid(_ range: ClosedRange<Double>, step: Double = 0.05) -> [Double] {
+        let count = Int(((range.upperBound - range.lowerBound) / step + 1e-9).rounded(.down))
+        var values = (0...count).map { range.lowerBound + step * Double($0) }
+        if let last = values.last, range.upperBound - last > 1e-9 { values.append(range.upperBound) }
+        return values
+    }
 
     /// The best α for `group`, or nil (with a warning) when no rows were sampled for it.
     func bestAlpha(for group: SmoothGroup, stats: ActivationStatistics, context: PassContext) throws -> Double? {
@@ -22,11 +40,24 @@ struct AlphaSearch {
             context.warning("alpha=auto: no sampled rows of '\(name)' (run calibrate{rows=\(Calibrate.rowsOption.defaultValue)} in the same pipeline); using α \(Smooth.defaultAlpha)")
             return nil
         }
-        let x = reservoir.values
-        let r = reservoir.rowCount, k = group.channels
+        let (x, rowWeights) = reservoir.weightedRows()
+        let r = rowWeights.count, k = group.channels
         let weights = group.layers.map { Self.kMajorWeight($0) }
         let references = zip(group.layers, weights).map { layer, w in Self.matmul(x, w, rows: r, k: k, n: layer.outputChannels) }
-        let referenceNorm = references.reduce(0.0) { total, y in total + y.reduce(0.0) { $0 + Double($1) * Double($1) } }
+        // Per layer and row: the weight of that row's squared error (relativeError: over the
+        // row's squared reference norm, so every token counts alike whatever its magnitude).
+        var rowFactors: [[Double]] = []
+        var referenceNorm = 0.0
+        for (index, layer) in group.layers.enumerated() {
+            let n = layer.outputChannels
+            var factors = [Double](repeating: 0, count: r)
+            for i in 0..<r {
+                let norm = references[index][(i * n)..<((i + 1) * n)].reduce(0.0) { $0 + Double($1) * Double($1) }
+                factors[i] = relativeError ? (norm > 0 ? rowWeights[i] / norm : 0) : rowWeights[i]
+                referenceNorm += factors[i] * norm
+            }
+            rowFactors.append(factors)
+        }
         guard referenceNorm > 0 else { return nil }
 
         var best = (alpha: Smooth.defaultAlpha, error: Double.infinity)
@@ -42,7 +73,17 @@ struct AlphaSearch {
                 var w = weights[index]
                 for i in 0..<k { for j in 0..<n { w[i * n + j] *= s[i] } }
                 let y = Self.matmul(xq, fakeQuantizeWeight(w, k: k, n: n), rows: r, k: k, n: n)
-                for (a, b) in zip(y, references[index]) { error += Double(a - b) * Double(a - b) }
+                let reference = references[index], factors = rowFactors[index]
+                if !relativeError && reservoir.peakRowCount == 0 {
+                    // Every row weighs 1: the plain sum.
+                    for (a, b) in zip(y, reference) { error += Double(a - b) * Double(a - b) }
+                    continue
+                }
+                for i in 0..<r {
+                    var rowError = 0.0
+                    for j in (i * n)..<((i + 1) * n) { rowError += Double(y[j] - reference[j]) * Double(y[j] - reference[j]) }
+                    error += factors[i] * rowError
+                }
             }
             if error < best.error { best = (alpha, error) }
         }
