@@ -183,6 +183,11 @@ def labelled_configurations(alpha: float, extra: bool, family: str, static: bool
         for scope in ("", ",scope=all"):
             yield (f"SmoothQuant α{alpha}{scope.replace(',', ' ')} policy=auto calibration=mse target=onnxruntime",
                    f"calibrate,smooth{{alpha={alpha}{scope}}},quantize{{policy=auto,calibration=mse{output}}}")
+        if family == "causal":
+            # α 0.8 (the best static O3 row above) under the auto policy.
+            for calibration in ("mse", "minmax"):
+                yield (f"SmoothQuant α0.8 scope=foldable policy=auto calibration={calibration} target=onnxruntime",
+                       f"calibrate,smooth{{alpha=0.8,scope=foldable}},quantize{{policy=auto,calibration={calibration}}}")
         # Looser budgets: how the static share trades against accuracy.
         for budget in ((0.02, 0.05) if family == "causal" else (0.998, 0.995)):
             yield (f"SmoothQuant α{alpha} policy=auto calibration=mse budget={budget} target=onnxruntime",
