@@ -84,6 +84,14 @@ import Testing
     /// The causal mask of exporters: 0 on and below the diagonal, float32's minimum above; with
     /// `padding` trailing columns masked for every row, and `fullyMasked` rows masked everywhere
     /// (their softmax is uniform, not zero past any column).
+    /// MatMul(Softmax(Add(Div(MatMul(q, kᵀ), √d), mask)), v), as exporters write attention.
+    static func attention(_ g: TestGraph, _ q: Value, _ kt: Value, _ mask: Value, _ v: Value, d: Int) -> Value {
+        let scores = g.op("MatMul", [q, kt], name: "attn/MatMul")
+        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
+        let p = g.op("Softmax", [g.op("Add", [div, mask], name: "attn/Add")], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
+        return g.op("MatMul", [p, v], name: "attn/MatMul_1")
+    }
+
     static func causalMask(t: Int, s: Int, padding: Int = 0, fullyMasked: Set<Int> = []) -> [Float] {
         var mask = [Float](repeating: 0, count: t * s)
         for i in 0..<t {
@@ -108,11 +116,7 @@ import Testing
         let kt = g.input("kt", .float, [b, h, d, s].map { .known($0) })
         let v = g.input("v", .float, [b, h, s, d].map { .known($0) })
         let mask = g.input("mask", .float, maskShape.map { .known($0) })
-        let scores = g.op("MatMul", [q, kt], name: "attn/MatMul")
-        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
-        let add = g.op("Add", [div, mask], name: "attn/Add")
-        let p = g.op("Softmax", [add], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
-        let product = g.op("MatMul", [p, v], name: "attn/MatMul_1")
+        let product = Self.attention(g, q, kt, mask, v, d: d)
         g.output(transposed ? g.op("Transpose", [product], name: "attn/Transpose", attributes: [Attribute("perm", .ints([0, 2, 1, 3]))])
                  : product)
         let rows = maskShape.count == 1 ? 1 : maskShape[0]
@@ -296,10 +300,7 @@ import Testing
         let perm0213 = [Attribute("perm", .ints([0, 2, 1, 3]))]
         let kt = g.op("Transpose", [repeated(k, "k")], name: "attn/Transpose_k", attributes: [Attribute("perm", .ints([0, 1, 3, 2]))])
         let v = repeated(g.op("Transpose", [vSource], name: "attn/Transpose_v", attributes: perm0213), "v")
-        let scores = g.op("MatMul", [q, kt], name: "attn/MatMul")
-        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
-        let p = g.op("Softmax", [g.op("Add", [div, mask], name: "attn/Add")], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
-        g.output(g.op("Transpose", [g.op("MatMul", [p, v], name: "attn/MatMul_1")], name: "attn/Transpose_o", attributes: perm0213))
+        g.output(g.op("Transpose", [Self.attention(g, q, kt, mask, v, d: d)], name: "attn/Transpose_o", attributes: perm0213))
         let inputs = ["q": floats([b, h, t, d], Self.values(b * h * t * d, seed: 16)),
                       "k": floats([b, kvh, t, d], Self.values(b * kvh * t * d, seed: 17)),
                       "v": floats([b, t, kvh, d], Self.values(b * kvh * t * d, seed: 18)),
@@ -319,12 +320,9 @@ import Testing
         let q = g.input("q", .float, layout), k = g.input("k", .float, layout), v = g.input("v", .float, layout)
         let mask = g.input("mask", .float, [b, 1, 1, t].map { .known($0) })
         let perm0213 = [Attribute("perm", .ints([0, 2, 1, 3]))]
-        let scores = g.op("MatMul", [g.op("Transpose", [q], name: "attn/Transpose_q", attributes: perm0213),
-                                     g.op("Transpose", [k], name: "attn/Transpose_k", attributes: [Attribute("perm", .ints([0, 2, 3, 1]))])],
-                          name: "attn/MatMul")
-        let div = g.op("Div", [scores, g.constant("c", Tensor(scalar: Float(d).squareRoot()))], name: "attn/Div")
-        let p = g.op("Softmax", [g.op("Add", [div, mask], name: "attn/Add")], name: "attn/Softmax", attributes: [Attribute("axis", .int(-1))])
-        let product = g.op("MatMul", [p, g.op("Transpose", [v], name: "attn/Transpose_v", attributes: perm0213)], name: "attn/MatMul_1")
+        let product = Self.attention(g, g.op("Transpose", [q], name: "attn/Transpose_q", attributes: perm0213),
+                                     g.op("Transpose", [k], name: "attn/Transpose_k", attributes: [Attribute("perm", .ints([0, 2, 3, 1]))]),
+                                     mask, g.op("Transpose", [v], name: "attn/Transpose_v", attributes: perm0213), d: d)
         g.output(g.op("Transpose", [product], name: "attn/Transpose_o", attributes: perm0213))
         var maskValues = [Float](repeating: 0, count: b * t)
         for j in (t - 6)..<t { maskValues[t + j] = -Float.greatestFiniteMagnitude }  // padding in sample 1

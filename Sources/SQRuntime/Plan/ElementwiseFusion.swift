@@ -130,22 +130,15 @@ struct ElementwiseFusion {
               let scores = private1(sValue, outputs), scores.isOp("MatMul"), scores.inputs.count == 2,
               let q = scores.input(0), let kt = scores.input(1), q.constant == nil, kt.constant == nil else { return nil }
         var attention = MaskedAttentionKernel(divisor: kernel.divisor)
-        var qSource = q
-        var qNodes: [Node] = []
-        if let t = private1(q, outputs), t.isOp("Transpose"), t.ints("perm") == [0, 2, 1, 3], let x = t.input(0) {
-            attention.qHeadTranspose = true
-            qSource = x
-            qNodes = [t]
-        }
+        let (qChain, qInputs, qNodes) = operandChain(q, key: false, outputs)
         let (kChain, kInputs, kNodes) = operandChain(kt, key: true, outputs)
         let (vChain, vInputs, vNodes) = operandChain(v, key: false, outputs)
-        attention.kChain = kChain
-        attention.vChain = vChain
-        let fusion = Fusion(kernel: attention, inputs: [qSource] + kInputs + [mask] + vInputs, kind: "Attention (masked, fused)")
+        (attention.qChain, attention.kChain, attention.vChain) = (qChain, kChain, vChain)
+        let fusion = Fusion(kernel: attention, inputs: qInputs + kInputs + [mask] + vInputs, kind: "Attention (masked, fused)")
         return (fusion, [scores, softmax] + innerNodes + qNodes + kNodes + vNodes)
     }
 
-    /// The layout nodes in front of kᵀ (`key`) or v the attention kernel can read through
+    /// The layout nodes in front of q, kᵀ (`key`) or v the attention kernel can read through
     /// (`OperandChain`), each read only by the next: kᵀ = Transpose(k, [0, 1, 3, 2]) (or
     /// Transpose(x, [0, 2, 3, 1]) of the [B, S, H, D] layout, both transposes in one), a
     /// grouped-query repeat Reshape(Expand(Unsqueeze(x, [2]), ·), ·), and the head transpose

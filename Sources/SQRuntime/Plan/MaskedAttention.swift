@@ -28,41 +28,34 @@ struct MaskedAttentionKernel: OpKernel {
     /// among 14, 16 and 28 on SmolLM2.
     static let blockRows = 28
 
-    /// How kᵀ and v reach the products (nodes absorbed in front of them; none by default).
-    var kChain = OperandChain(), vChain = OperandChain()
-    /// q is read from [B, T, H, D] (its Transpose(perm = [0, 2, 1, 3]) absorbed).
-    var qHeadTranspose = false
+    /// How q, kᵀ and v reach the products (nodes absorbed in front of them; none by default).
+    var qChain = OperandChain(), kChain = OperandChain(), vChain = OperandChain()
 
-    /// Inputs: [q, kᵀ's chain inputs, mask, v's chain inputs].
+    /// Inputs: [q's chain inputs, kᵀ's chain inputs, mask, v's chain inputs].
     func run(_ inputs: [Tensor?], _ pool: BufferPool) throws -> [Tensor?] {
-        let qSource = try required(inputs, 0)
-        // The logical q's shape, [B, H, T, D] when the fused path reads q from [B, T, H, D].
-        let qShape = qHeadTranspose && qSource.rank == 4
-            ? [qSource.shape[0], qSource.shape[2], qSource.shape[1], qSource.shape[3]] : qSource.shape
-        let kInputs = Array(inputs[1..<(1 + kChain.inputCount)])
-        let mask = try required(inputs, 1 + kChain.inputCount, "mask")
-        let vInputs = Array(inputs[(2 + kChain.inputCount)..<(2 + kChain.inputCount + vChain.inputCount)])
-        if let k = try kChain.view(kInputs, key: true), let v = try vChain.view(vInputs, key: false),
-           qSource.dtype == .float, !qHeadTranspose || qSource.rank == 4,
-           let shape = Self.shapes(qShape, mask, k, v), !transposeOutput || qShape.count == 4 {
-            return [try fused(qSource, mask, k, v, shape, pool)]
+        let (qc, kc, vc) = (qChain.inputCount, kChain.inputCount, vChain.inputCount)
+        let qInputs = Array(inputs[0..<qc]), kInputs = Array(inputs[qc..<(qc + kc)])
+        let mask = try required(inputs, qc + kc, "mask")
+        let vInputs = Array(inputs[(qc + kc + 1)..<(qc + kc + 1 + vc)])
+        if let q = try qChain.view(qInputs, key: false), let k = try kChain.view(kInputs, key: true),
+           let v = try vChain.view(vInputs, key: false),
+           let shape = Self.shapes(q, mask, k, v), !transposeOutput || shape.lead.count == 2 {
+            return [try fused(q, mask, k, v, shape, pool)]
         }
+        let q = try qChain.materialize(qInputs, pool)
         let kt = try kChain.materialize(kInputs, pool), v = try vChain.materialize(vInputs, pool)
-        let qLogical = qHeadTranspose ? try required(TransposeKernel(perm: [0, 2, 1, 3]).run([qSource], pool), 0) : qSource
-        let result = try unfused(qLogical, kt, mask, v, pool)
+        let result = try unfused(q, kt, mask, v, pool)
         return transposeOutput ? try TransposeKernel(perm: [0, 2, 1, 3]).run(result, pool) : result
     }
 
     struct Shape { let batch: Int, t: Int, d: Int, s: Int, dv: Int, lead: [Int], maskStrides: [Int] }
 
-    /// q [..., T, D] (its shape), kᵀ [..., D, S], v [..., S, Dv] with the same leading dims; the
-    /// mask float32, broadcasting to [..., T, S] with its last dim S.
-    static func shapes(_ qShape: [Int], _ mask: Tensor, _ k: OperandView, _ v: OperandView) -> Shape? {
-        guard mask.dtype == .float, qShape.count >= 2, mask.rank <= qShape.count else { return nil }
-        let r = qShape.count
-        let lead = Array(qShape.prefix(r - 2))
-        guard k.lead == lead, v.lead == lead else { return nil }
-        let t = qShape[r - 2], d = qShape[r - 1], s = k.columns, dv = v.columns
+    /// q [..., T, D], kᵀ [..., D, S], v [..., S, Dv] with the same leading dims; the mask
+    /// float32, broadcasting to [..., T, S] with its last dim S.
+    static func shapes(_ q: OperandView, _ mask: Tensor, _ k: OperandView, _ v: OperandView) -> Shape? {
+        let lead = q.lead, r = q.lead.count + 2
+        guard mask.dtype == .float, mask.rank <= r, k.lead == lead, v.lead == lead else { return nil }
+        let t = q.rows, d = q.columns, s = k.columns, dv = v.columns
         guard k.rows == d, v.rows == s, t > 0, d > 0, s > 0, dv > 0,
               mask.shape.last == s, (try? broadcastShape([lead + [t, s], mask.shape])) == lead + [t, s] else { return nil }
         // Strides of the mask over [..., T] (0 where it broadcasts); its rows are contiguous.
@@ -78,11 +71,11 @@ struct MaskedAttentionKernel: OpKernel {
         return [try matmul(p, v, pool)]
     }
 
-    private func fused(_ q: Tensor, _ mask: Tensor, _ kView: OperandView, _ vView: OperandView, _ shape: Shape,
+    private func fused(_ qView: OperandView, _ mask: Tensor, _ kView: OperandView, _ vView: OperandView, _ shape: Shape,
                        _ pool: BufferPool) throws -> Tensor {
         let (batch, t, d, s, dv) = (shape.batch, shape.t, shape.d, shape.s, shape.dv)
-        let divisor = self.divisor
-        return try q.withElements(as: Float.self) { eq in
+        let divisor = self.divisor, lda = qView.ld
+        return try qView.tensor.withElements(as: Float.self) { eq in
             try kView.tensor.withElements(as: Float.self) { ek in
                 try mask.withElements(as: Float.self) { em in
                     try vView.tensor.withElements(as: Float.self) { ev in
@@ -90,7 +83,6 @@ struct MaskedAttentionKernel: OpKernel {
                         let heads = transposeOutput ? shape.lead[1] : 1
                         let outShape = transposeOutput ? [shape.lead[0], t, heads, dv] : shape.lead + [t, dv]
                         let ldo = heads * dv
-                        let qHeads = qHeadTranspose ? shape.lead[1] : 1, lda = qHeads * d
                         return try pool.make(Float.self, shape: outShape) { out in
                             let args = UncheckedSendable((q: try base(eq), k: try base(ek), m: try base(em),
                                                           v: try base(ev), o: try base(out)))
@@ -120,9 +112,7 @@ struct MaskedAttentionKernel: OpKernel {
                                     // v once, all s rows: a panel's first `width` rows are the
                                     // packed panel of v's first `width` rows (`…_prefix`).
                                     vView.pack(p.v, index, into: vPacked)
-                                    // Row i of q for product (b, h): [B, H, T, D], or [B, T, H, D] read in place.
-                                    let qBase = qHeadTranspose ? p.q + (index / qHeads) * t * lda + (index % qHeads) * d
-                                        : p.q + index * t * d
+                                    let qBase = p.q + qView.offset(index)
                                     let oBase = p.o + (index / heads) * t * ldo + (index % heads) * dv
                                     for i0 in stride(from: 0, to: t, by: Self.blockRows) {
                                         let rows = min(Self.blockRows, t - i0)
@@ -170,23 +160,26 @@ struct MaskedAttentionKernel: OpKernel {
     }
 }
 
-/// A product operand of `MaskedAttentionKernel` as a view of the tensor it was laid out from:
-/// the matrix B [rows, columns] of product `index` (kᵀ [D, S] or v [S, Dv]) packed straight
-/// from the source, with the heads of a grouped-query repeat sharing one source head.
+/// An operand of `MaskedAttentionKernel` as a view of the tensor it was laid out from: the
+/// matrix [rows, columns] of product `index` (q [T, D], kᵀ [D, S] or v [S, Dv]), read (q) or
+/// packed (kᵀ, v) straight from the source, the heads of a grouped-query repeat sharing one
+/// source head.
 struct OperandView {
     let tensor: Tensor
     let lead: [Int]
     let rows: Int, columns: Int
     /// Source rows are B's columns (k read as [S, D] for kᵀ).
     let transposed: Bool
-    /// Source elements between consecutive B rows (or B columns when transposed).
+    /// Source elements between consecutive rows (or columns when transposed).
     let ld: Int
     /// Product index = b·heads + h; source offset = b·batchStride + (h / group)·headStride.
     let heads: Int, group: Int, batchStride: Int, headStride: Int
 
+    /// Where product `index`'s matrix starts in the source.
+    func offset(_ index: Int) -> Int { (index / heads) * batchStride + ((index % heads) / group) * headStride }
+
     func pack(_ base: UnsafePointer<Float>, _ index: Int, into packed: UnsafeMutablePointer<Float>) {
-        let offset = (index / heads) * batchStride + ((index % heads) / group) * headStride
-        sq_f32_pack_b(base + offset, ld, transposed ? 1 : 0, rows, columns, packed)
+        sq_f32_pack_b(base + offset(index), ld, transposed ? 1 : 0, rows, columns, packed)
     }
 }
 
